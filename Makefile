@@ -1,0 +1,81 @@
+# Customer-analytics lakehouse. `make help` lists the targets.
+# First use creates .venv and installs the pinned dependencies (requirements.lock);
+# later runs skip that step until pyproject.toml or requirements.lock change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ENV ?= local
+ARGS ?=
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.installed
+RUN := $(PY) -m
+
+.PHONY: help venv prereqs data bronze silver gold train score pipeline test lint docs \
+        mlflow-ui audit bench bench-store bundle-validate clean clean-venv
+
+help: ## list the targets with one line each
+	@echo "Usage: make TARGET [ENV=local|test|databricks] [ARGS='--set section.key=value ...']"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+prereqs:
+	@scripts/check-prereqs.sh $(PYTHON)
+
+$(STAMP): pyproject.toml requirements.lock
+	@scripts/check-prereqs.sh $(PYTHON)
+	@echo "Creating $(VENV) and installing pinned dependencies (first run only, ~1-2 min)..."
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	@touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies (done automatically by other targets)
+
+data: $(STAMP) ## generate sample transactions into the landing folder (ARGS='--rows 1000000 --force')
+	$(RUN) datagen --env $(ENV) $(ARGS)
+
+bronze: $(STAMP) prereqs ## ingest new landing CSV files into bronze (generates a sample if landing is empty)
+	$(RUN) datagen --env $(ENV) --if-empty
+	$(RUN) bronze --env $(ENV) $(ARGS)
+
+silver: $(STAMP) prereqs ## type, clean, dedupe and merge new bronze batches into silver
+	$(RUN) silver --env $(ENV) $(ARGS)
+
+gold: $(STAMP) prereqs ## point-in-time customer features and churn labels
+	$(RUN) gold --env $(ENV) $(ARGS)
+
+train: $(STAMP) prereqs ## train and evaluate the churn model and segmentation, track in MLflow
+	$(RUN) ml.train --env $(ENV) $(ARGS)
+
+score: $(STAMP) prereqs ## score the latest snapshot with the champion model
+	$(RUN) ml.score --env $(ENV) $(ARGS)
+
+pipeline: bronze silver gold train ## the whole pipeline (same as make bronze silver gold train)
+
+test: $(STAMP) prereqs lint ## run the test suite (unit, integration, end-to-end)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## static checks (ruff)
+	$(VENV)/bin/ruff check .
+
+docs: $(STAMP) ## rebuild the Great Expectations Data Docs site and print its path
+	$(RUN) lakehouse.quality.docs --env $(ENV) $(ARGS)
+
+mlflow-ui: $(STAMP) ## start the MLflow UI on 127.0.0.1:5000 over the local store
+	$(RUN) ml.ui --env $(ENV) $(ARGS)
+
+audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features'
+	$(RUN) ml.audit --env $(ENV) $(ARGS)
+
+bench-store: $(STAMP) prereqs ## Delta table store throughput and memory (ARGS='--rows 10000000')
+	$(PY) bench/bench_store.py --env $(ENV) $(ARGS)
+
+clean: ## remove generated data, lake, MLflow runs and reports (never source, never .venv)
+	rm -rf data lake reports mlruns mlflow.db spark-warehouse metastore_db derby.log \
+	       .pytest_cache bench/cache
+
+clean-venv: ## remove the virtual environment too
+	rm -rf $(VENV)

@@ -1,0 +1,96 @@
+"""The shape of the configuration: one frozen, validated model per section.
+
+Every section forbids unknown keys and checks types strictly, so a typo in a YAML
+file or an environment variable fails at start instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Paths arrive as strings from YAML and the environment; accept them as paths.
+LoosePath = Annotated[Path, Field(strict=False)]
+
+
+class Section(BaseModel):
+    """Base of every configuration section: immutable, strict, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PathSettings(Section):
+    landing: LoosePath
+    truth: LoosePath
+    lake: LoosePath
+    reports: LoosePath
+    mlflow: LoosePath
+    expectations: LoosePath
+
+
+class SparkSettings(Section):
+    master: str
+    app_name: str
+    driver_memory: str = Field(pattern=r"^\d+[kmgt]?$")
+    shuffle_partitions: int = Field(ge=1)
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
+    conf: dict[str, str] = {}
+
+
+class TableNames(Section):
+    bronze_transactions: str
+    bronze_ingest_log: str
+    silver_transactions: str
+    silver_quarantine: str
+    silver_audit: str
+    gold_features: str
+    gold_labels: str
+    gold_scores: str
+    gold_segments: str
+    quality_results: str
+
+
+class TableSettings(Section):
+    backend: Literal["auto", "native", "embedded"]
+    catalog: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    vacuum_retention_hours: int = Field(ge=0)
+    names: TableNames
+
+
+class QualitySettings(Section):
+    data_docs: bool
+    sample_size: int = Field(ge=0)
+
+
+class GeneratorSettings(Section):
+    rows: int = Field(ge=1)
+    customers: int = Field(ge=1)
+    months: int = Field(ge=1)
+    start_date: date
+    seed: int
+    format: Literal["online_retail_ii", "online_retail"]
+
+
+class MlflowSettings(Section):
+    tracking_uri: str | None = None
+    experiment: str
+    churn_model_name: str
+    segment_model_name: str
+
+
+class Settings(Section):
+    """The whole configuration of one run, created once at the entry point."""
+
+    env: str
+    project_root: LoosePath
+    sources: tuple[str, ...]
+    paths: PathSettings
+    spark: SparkSettings
+    tables: TableSettings
+    quality: QualitySettings
+    generator: GeneratorSettings
+    mlflow: MlflowSettings

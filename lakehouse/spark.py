@@ -1,0 +1,75 @@
+"""The Spark session: one per process, created at the entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from pyspark.sql import SparkSession
+
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import Settings
+
+
+class JavaMissingError(LakehouseError, RuntimeError):
+    """No Java runtime: Spark cannot start."""
+
+
+def on_databricks() -> bool:
+    """True inside a Databricks runtime (job or interactive cluster)."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    """Return the session for this process.
+
+    On Databricks the cluster's session is returned untouched. Locally a session is
+    built once from `settings.spark`: UTC everywhere, microsecond Parquet timestamps
+    (delta-rs reads them as UTC `timestamp`), adaptive execution, small shuffles,
+    no UI and quiet logs.
+    """
+    if on_databricks():
+        return SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    _require_java()
+    # pandas-on-Spark (used by GX and MLflow) warns without it; timestamps stay UTC anyway.
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    cfg = settings.spark
+    log4j = settings.project_root / "conf" / "log4j2.properties"
+    java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j}"
+    builder = (
+        SparkSession.builder.master(cfg.master)
+        .appName(cfg.app_name)
+        .config("spark.driver.memory", cfg.driver_memory)
+        .config("spark.driver.extraJavaOptions", java_opts)
+        .config("spark.executor.extraJavaOptions", java_opts)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
+        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+        .config("spark.sql.warehouse.dir", str(settings.paths.lake / "_warehouse"))
+        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+        .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+    )
+    for key, value in cfg.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.log_level)
+    return spark
+
+
+def _require_java() -> None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
+        return
+    if shutil.which("java") is None:
+        raise JavaMissingError(
+            "Spark needs a Java runtime (17 or 21) and none was found: install one "
+            "(e.g. `apt-get install openjdk-17-jre-headless` or `brew install openjdk@17`) "
+            "or set JAVA_HOME."
+        )

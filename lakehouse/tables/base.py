@@ -1,0 +1,211 @@
+"""The table store interface shared by both Delta backends, its results and errors."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from lakehouse.errors import LakehouseError
+
+WriteMode = Literal["error", "append", "overwrite"]
+WhenMatched = Literal["update", "ignore"]
+
+
+class TableStoreError(LakehouseError, RuntimeError):
+    """Base class of every table store error."""
+
+
+class TableNotFoundError(TableStoreError):
+    """The table (or the requested version of it) does not exist."""
+
+
+class TableExistsError(TableStoreError):
+    """mode='error' was asked for and the table already exists."""
+
+
+class SchemaMismatchError(TableStoreError):
+    """The DataFrame's schema differs from the table's; nothing was written."""
+
+
+class ConcurrentCommitError(TableStoreError):
+    """Another writer committed a conflicting change first. Safe to retry the operation."""
+
+    retryable = True
+
+
+class UnsupportedTableError(TableStoreError):
+    """The table uses a Delta feature this backend cannot read or write correctly."""
+
+
+class MergeKeyError(TableStoreError):
+    """The merge source has NULL or duplicate keys; nothing was written."""
+
+
+@dataclass(frozen=True)
+class AppTxn:
+    """An application transaction: (app_id, version) commits at most once per table."""
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one write did. `committed` is False when it was skipped (already committed)."""
+
+    table: str
+    version: int
+    committed: bool
+    metrics: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One version of a table, newest first in `TableStore.history`."""
+
+    version: int
+    timestamp: datetime
+    operation: str
+    parameters: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+
+
+class TableStore(ABC):
+    """Delta tables by logical name (`layer.table`): read, write, merge, history, restore.
+
+    Names resolve to `<lake>/<layer>/<table>` folders, or to Unity Catalog names
+    `<catalog>.<schema>.<layer>_<table>` on the native backend when a catalog is set.
+    """
+
+    backend: str
+
+    def __init__(self, spark: SparkSession, lake_root: Path) -> None:
+        self.spark = spark
+        self.lake_root = Path(lake_root)
+
+    def location(self, name: str) -> str:
+        """The folder of a table."""
+        layer, table = split_name(name)
+        return str(self.lake_root / layer / table)
+
+    @abstractmethod
+    def exists(self, name: str) -> bool:
+        """True when the table exists."""
+
+    @abstractmethod
+    def read(self, name: str, *, version: int | None = None) -> DataFrame:
+        """The table at its latest version, or at `version` (time travel)."""
+
+    @abstractmethod
+    def schema(self, name: str) -> T.StructType:
+        """The table's current schema."""
+
+    @abstractmethod
+    def write(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        mode: WriteMode = "error",
+        replace_where: str | None = None,
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        """Write `df`: create (mode='error'), append, or overwrite (all rows, or with
+        `replace_where` only the rows matching that SQL predicate; every new row must
+        match it). Schemas must match the table's. With `txn`, a version already
+        committed for that app id is skipped, so retries never duplicate."""
+
+    @abstractmethod
+    def merge(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        keys: Sequence[str],
+        when_matched: WhenMatched = "update",
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        """Upsert `df` by `keys` (unique, non-NULL in `df`): rows whose keys exist are
+        replaced (or left alone with when_matched='ignore'), the rest inserted.
+        Metrics: source_rows, inserted, matched. Creates the table if missing."""
+
+    @abstractmethod
+    def history(self, name: str, *, limit: int | None = None) -> list[HistoryEntry]:
+        """Versions of the table, newest first."""
+
+    @abstractmethod
+    def version(self, name: str) -> int:
+        """The table's current version number."""
+
+    @abstractmethod
+    def restore(self, name: str, version: int) -> CommitResult:
+        """Make `version` the table's content again (as a new version)."""
+
+    @abstractmethod
+    def vacuum(
+        self, name: str, *, retention_hours: int = 168, dry_run: bool = True
+    ) -> list[str]:
+        """Files no longer referenced and older than the retention: listed (dry run,
+        the default) or deleted."""
+
+    @abstractmethod
+    def txn_version(self, name: str, app_id: str) -> int | None:
+        """Latest committed application-transaction version for app_id, if any."""
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`'silver.transactions'` -> `('silver', 'transactions')`, validated."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(p.replace("_", "").isalnum() for p in parts):
+        raise ValueError(f"table name {name!r} must look like 'layer.table' (letters, digits, _)")
+    return parts[0], parts[1]
+
+
+def check_schema(name: str, table: T.StructType, incoming: T.StructType) -> list[str]:
+    """Column names of `table` in order, after checking `incoming` has the same columns
+    and types (nullability aside). Raises SchemaMismatchError listing every difference."""
+    have = {f.name: f.dataType.simpleString() for f in incoming.fields}
+    want = {f.name: f.dataType.simpleString() for f in table.fields}
+    problems = [f"missing column {c!r} ({t})" for c, t in want.items() if c not in have]
+    problems += [f"unexpected column {c!r} ({t})" for c, t in have.items() if c not in want]
+    problems += [
+        f"column {c!r} is {have[c]}, table has {t}"
+        for c, t in want.items()
+        if c in have and have[c] != t
+    ]
+    if problems:
+        raise SchemaMismatchError(
+            f"schema of the data does not match table {name}; nothing was written: "
+            + "; ".join(problems)
+        )
+    return [f.name for f in table.fields]
+
+
+def commit_metadata(operation: str, txn: AppTxn | None, extra: Mapping[str, Any] | None) -> str:
+    """The JSON stored as the commit's userMetadata on both backends."""
+    payload: dict[str, Any] = {"operation": operation, **(extra or {})}
+    if txn is not None:
+        payload.update(app_id=txn.app_id, txn_version=txn.version)
+    return json.dumps(payload, sort_keys=True, default=str)
+
+
+def parse_metadata(raw: Any) -> dict[str, Any]:
+    """Inverse of commit_metadata; tolerant of commits written by other tools."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (ValueError, TypeError):
+        return {"userMetadata": raw}
+    return value if isinstance(value, dict) else {"userMetadata": value}

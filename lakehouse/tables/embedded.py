@@ -1,0 +1,285 @@
+"""Embedded Delta backend: Spark computes and writes Parquet, delta-rs owns the log.
+
+Used wherever the delta-spark connector jars are missing (laptops, CI). No table is
+collected through the driver: Spark writes the files in parallel, and the driver
+only lists them and commits their paths.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from deltalake import DeltaTable
+from deltalake import exceptions as dlx
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.tables import deltalog
+from lakehouse.tables.base import (
+    AppTxn,
+    CommitResult,
+    HistoryEntry,
+    MergeKeyError,
+    TableExistsError,
+    TableStore,
+    TableStoreError,
+    WhenMatched,
+    WriteMode,
+    check_schema,
+    commit_metadata,
+    parse_metadata,
+)
+
+FILE_COLUMN = "__lakehouse_file"
+
+
+class EmbeddedStore(TableStore):
+    """TableStore on delta-rs (log) + Spark (compute) for local folders."""
+
+    backend = "embedded"
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.is_deltatable(self.location(name))
+
+    def schema(self, name: str) -> T.StructType:
+        return deltalog.spark_schema(deltalog.open_table(self.location(name)))
+
+    def read(self, name: str, *, version: int | None = None) -> DataFrame:
+        table = deltalog.open_table(self.location(name), version)
+        return self._scan(table, list(deltalog.file_paths(table)))
+
+    def version(self, name: str) -> int:
+        return deltalog.open_table(self.location(name)).version()
+
+    def txn_version(self, name: str, app_id: str) -> int | None:
+        if not self.exists(name):
+            return None
+        return deltalog.open_table(self.location(name)).transaction_version(app_id)
+
+    def write(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        mode: WriteMode = "error",
+        replace_where: str | None = None,
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        if replace_where is not None and mode != "overwrite":
+            raise ValueError("replace_where goes with mode='overwrite'")
+        uri = self.location(name)
+        base = deltalog.open_table(uri) if self.exists(name) else None
+        if base is not None and mode == "error":
+            raise TableExistsError(f"table {name} already exists at {uri} (mode='error')")
+        if base is not None:
+            df = df.select(*check_schema(name, deltalog.spark_schema(base), df.schema))
+            if _already_committed(base, txn):
+                return CommitResult(name, base.version(), committed=False)
+        if replace_where is not None and base is not None:
+            return self._replace_where(name, base, df, replace_where, txn, metadata)
+        operation = {"error": "CREATE", "append": "APPEND", "overwrite": "OVERWRITE"}[mode]
+        with _Stage(uri) as stage:
+            files = stage.write(df)
+            version = deltalog.commit(
+                uri, df.schema, files, mode="overwrite" if mode == "overwrite" else "append",
+                base=base, txn=txn, user_metadata=commit_metadata(operation, txn, metadata),
+            )
+        return CommitResult(name, version, True, {"rows_written": _rows(files)})
+
+    def merge(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        keys: Sequence[str],
+        when_matched: WhenMatched = "update",
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        keys = list(keys)
+        uri = self.location(name)
+        base = deltalog.open_table(uri) if self.exists(name) else None
+        if base is not None:
+            df = df.select(*check_schema(name, deltalog.spark_schema(base), df.schema))
+            if _already_committed(base, txn):
+                return CommitResult(name, base.version(), committed=False)
+        source_rows = _check_merge_keys(name, df, keys)
+        if base is None:
+            result = self.write(name, df, mode="append", txn=txn, metadata=metadata)
+            return _merge_result(result, source_rows, matched=0)
+        live = deltalog.file_paths(base)
+        target = self._scan(base, list(live), with_file=True)
+        per_file = (
+            target.select(*keys, FILE_COLUMN)
+            .join(df.select(*keys), on=keys, how="inner")
+            .groupBy(FILE_COLUMN)
+            .count()
+            .collect()
+        )
+        matched = sum(r["count"] for r in per_file)
+        user_metadata = commit_metadata("MERGE", txn, {**(metadata or {}), "keys": keys})
+        with _Stage(uri) as stage:
+            if when_matched == "ignore" or not per_file:
+                new_rows = df.join(target.select(*keys), on=keys, how="left_anti")
+                files, removed = stage.write(new_rows), []
+            else:
+                touched = [r[FILE_COLUMN] for r in per_file]
+                kept = self._scan(base, touched).join(df.select(*keys), on=keys, how="left_anti")
+                files = stage.write(kept.unionByName(df))
+                removed = [live[_local_path(p)] for p in touched]
+            version = deltalog.commit(
+                uri, df.schema, files, mode="append", base=base, removed=removed,
+                txn=txn, user_metadata=user_metadata,
+            )
+        return _merge_result(CommitResult(name, version, True), source_rows, matched)
+
+    def history(self, name: str, *, limit: int | None = None) -> list[HistoryEntry]:
+        table = deltalog.open_table(self.location(name))
+        entries = []
+        for raw in table.history(limit):
+            meta = parse_metadata(raw.get("userMetadata"))
+            entries.append(
+                HistoryEntry(
+                    version=int(raw["version"]),
+                    timestamp=datetime.fromtimestamp(raw["timestamp"] / 1000, tz=UTC),
+                    operation=str(meta.get("operation") or raw.get("operation", "UNKNOWN")),
+                    parameters=dict(raw.get("operationParameters") or {}),
+                    metrics=dict(raw.get("operationMetrics") or {}),
+                    metadata=meta,
+                )
+            )
+        return sorted(entries, key=lambda e: e.version, reverse=True)
+
+    def restore(self, name: str, version: int) -> CommitResult:
+        table = deltalog.open_table(self.location(name))
+        try:
+            metrics = table.restore(version)
+        except (dlx.DeltaError, OSError) as err:
+            raise TableStoreError(
+                f"cannot restore {name} to version {version}: {err} (its files may have "
+                "been vacuumed)"
+            ) from None
+        return CommitResult(name, table.version(), True, _ints(metrics))
+
+    def vacuum(self, name: str, *, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
+        table = deltalog.open_table(self.location(name))
+        return table.vacuum(retention_hours=retention_hours, dry_run=dry_run)
+
+    def _replace_where(
+        self,
+        name: str,
+        base: DeltaTable,
+        df: DataFrame,
+        predicate: str,
+        txn: AppTxn | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> CommitResult:
+        matches = F.coalesce(F.expr(predicate), F.lit(False))
+        outside = df.where(~matches).limit(1).count()
+        if outside:
+            raise TableStoreError(
+                f"replace_where on {name}: some new rows do not match {predicate!r}; "
+                "nothing was written"
+            )
+        live = deltalog.file_paths(base)
+        target = self._scan(base, list(live), with_file=True)
+        touched = [r[FILE_COLUMN] for r in target.where(matches).select(FILE_COLUMN)
+                   .distinct().collect()]
+        uri = self.location(name)
+        with _Stage(uri) as stage:
+            kept = self._scan(base, touched).where(~matches) if touched else None
+            files = stage.write(df if kept is None else kept.unionByName(df))
+            version = deltalog.commit(
+                uri, df.schema, files, mode="append", base=base,
+                removed=[live[_local_path(p)] for p in touched], txn=txn,
+                user_metadata=commit_metadata("REPLACE WHERE", txn,
+                                              {**(metadata or {}), "predicate": predicate}),
+            )
+        return CommitResult(name, version, True, {"rows_written": _rows(files),
+                                                   "files_replaced": len(touched)})
+
+    def _scan(self, table: DeltaTable, paths: list[str], with_file: bool = False) -> DataFrame:
+        schema = deltalog.spark_schema(table)
+        if not paths:
+            empty = self.spark.createDataFrame([], schema)
+            return empty.withColumn(FILE_COLUMN, F.lit(None).cast("string")) if with_file else empty
+        df = self.spark.read.schema(schema).parquet(*paths)
+        return df.withColumn(FILE_COLUMN, F.col("_metadata.file_path")) if with_file else df
+
+
+class _Stage:
+    """A fresh folder under the table root for Spark to write into; removed again
+    if anything fails before the commit (so a failed write leaves no stray files)."""
+
+    def __init__(self, table_root: str) -> None:
+        self.root = table_root
+        self.dir = os.path.join(table_root, f"part-{uuid.uuid4().hex}")
+
+    def write(self, df: DataFrame) -> list[deltalog.StagedFile]:
+        df.write.mode("errorifexists").parquet(self.dir)
+        files = deltalog.staged_files(self.root, self.dir)
+        for empty in (f for f in files if f.rows == 0):
+            os.remove(os.path.join(self.root, empty.path))
+        return [f for f in files if f.rows > 0]
+
+    def __enter__(self) -> _Stage:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _already_committed(table: DeltaTable, txn: AppTxn | None) -> bool:
+    if txn is None:
+        return False
+    done = table.transaction_version(txn.app_id)
+    return done is not None and done >= txn.version
+
+
+def _check_merge_keys(name: str, df: DataFrame, keys: list[str]) -> int:
+    """Rows in the merge source; raises MergeKeyError on NULL or repeated keys."""
+    if not keys:
+        raise MergeKeyError(f"merge into {name} needs at least one key column")
+    any_null = F.greatest(*[F.col(k).isNull().cast("int") for k in keys]) if len(keys) > 1 \
+        else F.col(keys[0]).isNull().cast("int")
+    stats = (
+        df.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"), F.max(any_null).alias("null_key"))
+        .agg(F.sum("n").alias("rows"), F.count(F.lit(1)).alias("distinct"),
+             F.sum("null_key").alias("nulls"))
+        .first()
+    )
+    rows, distinct, nulls = stats["rows"] or 0, stats["distinct"] or 0, stats["nulls"] or 0
+    if nulls:
+        raise MergeKeyError(f"merge into {name}: {nulls} source rows have a NULL key {keys}")
+    if rows != distinct:
+        raise MergeKeyError(
+            f"merge into {name}: {rows - distinct} source rows repeat a key {keys}; "
+            "dedupe the source first"
+        )
+    return int(rows)
+
+
+def _merge_result(result: CommitResult, source_rows: int, matched: int) -> CommitResult:
+    metrics = {"source_rows": source_rows, "inserted": source_rows - matched, "matched": matched}
+    return CommitResult(result.table, result.version, result.committed, metrics)
+
+
+def _local_path(spark_path: str) -> str:
+    return os.path.normpath(unquote(urlparse(spark_path).path))
+
+
+def _rows(files: list[deltalog.StagedFile]) -> int:
+    return sum(f.rows for f in files)
+
+
+def _ints(metrics: Mapping[str, Any]) -> dict[str, int]:
+    return {k: int(v) for k, v in metrics.items() if isinstance(v, int | float)}

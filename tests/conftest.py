@@ -1,0 +1,41 @@
+"""Shared fixtures: one Spark session for the whole test run, settings per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from lakehouse.config import load_settings
+from lakehouse.settings import Settings
+from lakehouse.spark import get_spark
+from lakehouse.tables import TableStore, open_store
+
+
+def settings_for(tmp: Path, *overrides: str) -> Settings:
+    """Test settings whose data folders all live under `tmp`."""
+    paths = [f"paths.{key}={tmp / key}" for key in ("landing", "truth", "lake", "reports",
+                                                   "mlflow")]
+    return load_settings("test", overrides=[*paths, *overrides])
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """The one Spark session of the test run (stopped at the end: a clean JVM exit)."""
+    session = get_spark(settings_for(tmp_path_factory.mktemp("spark")))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Test settings with every data folder under this test's tmp_path."""
+    return settings_for(tmp_path)
+
+
+@pytest.fixture
+def store(spark: SparkSession, settings: Settings) -> TableStore:
+    """A table store over an empty lake under this test's tmp_path."""
+    return open_store(spark, settings)
