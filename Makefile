@@ -71,7 +71,7 @@ audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.cus
 	$(RUN) ml.audit --env $(ENV) $(ARGS)
 
 bench-store: $(STAMP) prereqs ## Delta table store throughput and memory (ARGS='--rows 10000000')
-	$(PY) bench/bench_store.py --env $(ENV) $(ARGS)
+	$(RUN) bench.bench_store --env $(ENV) $(ARGS)
 
 clean: ## remove generated data, lake, MLflow runs and reports (never source, never .venv)
 	rm -rf data lake reports mlruns mlflow.db spark-warehouse metastore_db derby.log \

@@ -149,6 +149,8 @@ def _describe(err: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
             what = "unknown key"
         elif problem["type"] == "missing":
             what = "required key is missing"
+        elif isinstance(problem.get("input"), Mapping):  # a whole-section check
+            what = problem["msg"].removeprefix("Value error, ")
         else:
             what = f"{problem['msg']} (got {problem.get('input')!r})"
         lines.append(f"  {key}: {what} [{source}]")

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Paths arrive as strings from YAML and the environment; accept them as paths.
 LoosePath = Annotated[Path, Field(strict=False)]
@@ -61,6 +61,23 @@ class TableSettings(Section):
     names: TableNames
 
 
+class BronzeSettings(Section):
+    file_pattern: str
+    encoding: str
+    delimiter: str = Field(min_length=1, max_length=1)
+    on_changed_file: Literal["error", "reingest"]
+    on_duplicate_content: Literal["skip", "ingest"]
+    header_aliases: dict[str, list[str]] = Field(min_length=1)
+    required_columns: list[str]
+
+    @model_validator(mode="after")
+    def _required_are_known(self) -> BronzeSettings:
+        unknown = [c for c in self.required_columns if c not in self.header_aliases]
+        if unknown:
+            raise ValueError(f"required_columns {unknown} are not keys of header_aliases")
+        return self
+
+
 class QualitySettings(Section):
     data_docs: bool
     sample_size: int = Field(ge=0)
@@ -91,6 +108,7 @@ class Settings(Section):
     paths: PathSettings
     spark: SparkSettings
     tables: TableSettings
+    bronze: BronzeSettings
     quality: QualitySettings
     generator: GeneratorSettings
     mlflow: MlflowSettings

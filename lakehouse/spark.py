@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -36,6 +37,8 @@ def get_spark(settings: Settings) -> SparkSession:
     _require_java()
     # pandas-on-Spark (used by GX and MLflow) warns without it; timestamps stay UTC anyway.
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    # Python workers must run this interpreter (with pyarrow etc.), not `python3` on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cfg = settings.spark
     log4j = settings.project_root / "conf" / "log4j2.properties"
     java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j}"
@@ -45,6 +48,7 @@ def get_spark(settings: Settings) -> SparkSession:
         .config("spark.driver.memory", cfg.driver_memory)
         .config("spark.driver.extraJavaOptions", java_opts)
         .config("spark.executor.extraJavaOptions", java_opts)
+        .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")

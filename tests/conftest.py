@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from lakehouse.cli import StageContext
 from lakehouse.config import load_settings
 from lakehouse.settings import Settings
 from lakehouse.spark import get_spark
@@ -39,3 +40,10 @@ def settings(tmp_path: Path) -> Settings:
 def store(spark: SparkSession, settings: Settings) -> TableStore:
     """A table store over an empty lake under this test's tmp_path."""
     return open_store(spark, settings)
+
+
+@pytest.fixture
+def ctx(spark: SparkSession, settings: Settings, store: TableStore) -> StageContext:
+    """What a stage's `run` receives, over this test's empty lake and landing folder."""
+    settings.paths.landing.mkdir(parents=True, exist_ok=True)
+    return StageContext(settings, spark, store, "test-run")

@@ -1,0 +1,1 @@
+"""Bronze layer: landing CSV files -> raw Delta table + ingest log, exactly once."""

@@ -1,0 +1,5 @@
+import sys
+
+from bronze.run import main
+
+sys.exit(main())

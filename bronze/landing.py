@@ -1,0 +1,118 @@
+"""Landing files: discover, fingerprint, and decide which ones a run ingests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lakehouse.errors import LakehouseError
+
+
+class ChangedFileError(LakehouseError):
+    """A file already ingested reappeared with different content."""
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One file in the landing folder and its content fingerprint."""
+
+    path: str  # relative to the landing folder, '/'-separated: the file's identity
+    absolute: str
+    size: int
+    modified_ms: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LoggedFile:
+    """What the ingest log remembers of a file."""
+
+    path: str
+    sha256: str
+    batch_id: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do with each landing file."""
+
+    ingest: tuple[LandingFile, ...]
+    unchanged: tuple[LandingFile, ...] = ()
+    duplicate_content: tuple[tuple[LandingFile, LoggedFile], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+def discover(landing: Path, pattern: str) -> list[LandingFile]:
+    """Files under `landing` matching `pattern`, sorted by path; hidden files and
+    folders (names starting with '.' or '_', e.g. uploads in progress) are skipped."""
+    if not landing.is_dir():
+        raise LakehouseError(f"landing folder {landing} does not exist (paths.landing)")
+    found = []
+    for path in sorted(landing.rglob(pattern)):
+        rel = path.relative_to(landing)
+        if not path.is_file() or any(p.startswith((".", "_")) for p in rel.parts):
+            continue
+        stat = path.stat()
+        found.append(LandingFile(rel.as_posix(), str(path), stat.st_size,
+                                 int(stat.st_mtime * 1000), sha256_of(path)))
+    return found
+
+
+def sha256_of(path: Path, chunk: int = 4 << 20) -> str:
+    """Hex SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def plan_ingestion(
+    files: Sequence[LandingFile],
+    logged: Iterable[LoggedFile],
+    *,
+    on_changed_file: str = "error",
+    on_duplicate_content: str = "skip",
+) -> Plan:
+    """Decide per file: new -> ingest; same path and hash as logged -> unchanged; same
+    path, other hash -> error (or ingest as a new batch with on_changed_file='reingest');
+    same content as another logged file -> skip (or ingest with 'ingest')."""
+    by_path: dict[str, LoggedFile] = {}
+    by_hash: dict[str, LoggedFile] = {}
+    for entry in logged:
+        by_path[entry.path] = entry  # the latest batch wins
+        by_hash.setdefault(entry.sha256, entry)
+    ingest, unchanged, duplicates, changed = [], [], [], []
+    for file in files:
+        known = by_path.get(file.path)
+        if known is not None and known.sha256 == file.sha256:
+            unchanged.append(file)
+        elif known is not None:
+            changed.append((file, known))
+        elif file.sha256 in by_hash and on_duplicate_content == "skip":
+            duplicates.append((file, by_hash[file.sha256]))
+        else:
+            ingest.append(file)
+    if changed and on_changed_file != "reingest":
+        lines = [f"  {f.path}: ingested in {k.batch_id} with sha256 {k.sha256[:12]}..., now "
+                 f"{f.sha256[:12]}..." for f, k in changed]
+        raise ChangedFileError(
+            "landing file(s) changed since they were ingested; nothing was ingested:\n"
+            + "\n".join(lines)
+            + "\nRestore the original file, or ingest the new content as a new batch with "
+            "--reingest-changed (set bronze.on_changed_file=reingest)."
+        )
+    notes = tuple(f"{f.path} changed since {k.batch_id}: ingested again as a new batch"
+                  for f, k in changed)
+    notes += tuple(f"{f.path} skipped: same content as {k.path} ({k.batch_id})"
+                   for f, k in duplicates)
+    return Plan(tuple(ingest + [f for f, _ in changed]), tuple(unchanged), tuple(duplicates),
+                notes)
+
+
+def relative_to(path: str, root: Path) -> str:
+    """`path` relative to `root` in the '/'-separated form used as a file identity."""
+    return Path(os.path.relpath(path, root)).as_posix()

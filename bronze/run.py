@@ -1,0 +1,184 @@
+"""`make bronze`: ingest new landing files into bronze, exactly once, nothing lost."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from bronze.ingest_log import file_manifest, log_rows, logged_files
+from bronze.landing import LandingFile, discover, plan_ingestion
+from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
+from bronze.read import file_format_error, read_landing_files
+from lakehouse.cli import StageContext, run_stage
+from lakehouse.errors import LakehouseError
+from lakehouse.tables import AppTxn, TableStore
+
+log = logging.getLogger("bronze")
+
+APP_ID = "bronze-ingest"  # application transaction id on both tables: batch_seq commits once
+BATCH_ID = "_batch_id"
+INGESTED_AT = "_ingested_at"
+
+
+class ReconciliationError(LakehouseError):
+    """Rows written to bronze differ from the records parsed: a bug, never ignored."""
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one bronze run did."""
+
+    batch_id: str | None
+    files: int
+    empty_files: int
+    records: int
+    corrupt_records: int
+    rescued_records: int
+    bronze_version: int | None
+    log_version: int | None
+    seconds: float
+
+    def line(self) -> str:
+        if self.batch_id is None:
+            return (f"bronze: no new files; tables unchanged (bronze version "
+                    f"{self.bronze_version}, log version {self.log_version})")
+        return (f"bronze: {self.batch_id}: {self.files} files ({self.empty_files} empty), "
+                f"{self.records:,} records ({self.corrupt_records:,} corrupt, "
+                f"{self.rescued_records:,} with rescued columns) -> bronze version "
+                f"{self.bronze_version}, log version {self.log_version}; "
+                f"{self.seconds:.1f} s")
+
+
+def with_batch_columns(df: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
+    """Add the batch lineage columns."""
+    return df.select("*", F.lit(batch_id).alias(BATCH_ID),
+                     F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT))
+
+
+def count_by_file(df: DataFrame) -> dict[str, dict[str, int]]:
+    """records, corrupt_records and rescued_records per source file."""
+    rows = df.groupBy(SOURCE_FILE).agg(
+        F.count(F.lit(1)).alias("records"),
+        F.count(CORRUPT).alias("corrupt_records"),
+        F.count(RESCUED).alias("rescued_records"),
+    ).collect()
+    return {r[SOURCE_FILE]: r.asDict() for r in rows}
+
+
+def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
+    """Ingest every landing file not yet in the log as one batch."""
+    started = time.perf_counter()
+    cfg, names, store = ctx.settings.bronze, ctx.settings.tables.names, ctx.store
+    data_table, log_table = names.bronze_transactions, names.bronze_ingest_log
+    recover_log(store, data_table, log_table, ctx)
+    log_df = store.read(log_table) if store.exists(log_table) else None
+    plan = plan_ingestion(
+        discover(ctx.settings.paths.landing, cfg.file_pattern),
+        logged_files(log_df),
+        on_changed_file="reingest" if reingest_changed else cfg.on_changed_file,
+        on_duplicate_content=cfg.on_duplicate_content,
+    )
+    for note in plan.notes:
+        log.warning(note)
+    if not plan.ingest:
+        return BatchReport(None, 0, 0, 0, 0, 0, _version(store, data_table),
+                           _version(store, log_table), time.perf_counter() - started)
+    seq = _last_seq(store, data_table) + 1
+    batch_id, now = f"batch-{seq:06d}", datetime.now(UTC)
+    return _write_batch(ctx, list(plan.ingest), seq, batch_id, now, started)
+
+
+def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id: str,
+                 now: datetime, started: float) -> BatchReport:
+    cfg, names, store = ctx.settings.bronze, ctx.settings.tables.names, ctx.store
+    raw = read_landing_files(ctx.spark, files, aliases=cfg.header_aliases,
+                             required=cfg.required_columns, delimiter=cfg.delimiter,
+                             encoding=cfg.encoding)
+    batch = with_batch_columns(raw, batch_id, now).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        try:
+            counts = count_by_file(batch)
+        except Exception as err:  # a parse error inside a Spark task
+            clean = file_format_error(err)
+            if clean is None:
+                raise
+            raise clean from None
+        manifest = file_manifest(files, counts)
+        records = sum(m["records"] for m in manifest)
+        txn = AppTxn(APP_ID, seq)
+        meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
+        result = store.write(names.bronze_transactions, batch, mode="append", txn=txn,
+                             metadata=meta)
+        written = result.metrics.get("rows_written", records)
+        if written != records:
+            raise ReconciliationError(f"{batch_id}: parsed {records} records but wrote "
+                                      f"{written} rows to bronze")
+        log_version = _write_log(ctx, manifest, seq, batch_id, now)
+    finally:
+        batch.unpersist()
+    return BatchReport(batch_id, len(files), sum(1 for m in manifest if not m["records"]),
+                       records, sum(m["corrupt_records"] for m in manifest),
+                       sum(m["rescued_records"] for m in manifest), result.version,
+                       log_version, time.perf_counter() - started)
+
+
+def _write_log(ctx: StageContext, manifest: list[dict], seq: int, batch_id: str,
+               ingested_at: datetime, run_id: str | None = None) -> int:
+    rows = log_rows(ctx.spark, manifest, batch_id=batch_id, batch_seq=seq,
+                    ingested_at=ingested_at, run_id=run_id or ctx.run_id)
+    table = ctx.settings.tables.names.bronze_ingest_log
+    result = ctx.store.write(table, rows, mode="append", txn=AppTxn(APP_ID, seq),
+                             metadata={"batch_id": batch_id})
+    return result.version
+
+
+def recover_log(store: TableStore, data_table: str, log_table: str, ctx: StageContext) -> None:
+    """If a run died after committing a bronze batch but before logging it, log it now
+    from the manifest stored with that commit (the data is never written twice)."""
+    data_seq = store.txn_version(data_table, APP_ID) or 0
+    log_seq = store.txn_version(log_table, APP_ID) or 0
+    for seq in range(log_seq + 1, data_seq + 1):
+        entry = next((h for h in store.history(data_table)
+                      if h.metadata.get("app_id") == APP_ID
+                      and h.metadata.get("txn_version") == seq), None)
+        if entry is None or "files" not in entry.metadata:
+            raise LakehouseError(f"bronze batch {seq} is committed but its file manifest is "
+                                 "missing from the table history; cannot rebuild the log")
+        meta = entry.metadata
+        log.warning("recovering ingest log for %s (the previous run stopped before "
+                    "logging it)", meta["batch_id"])
+        _write_log(ctx, meta["files"], seq, meta["batch_id"], entry.timestamp,
+                   run_id=meta.get("run_id"))
+
+
+def _last_seq(store: TableStore, table: str) -> int:
+    return store.txn_version(table, APP_ID) or 0
+
+
+def _version(store: TableStore, table: str) -> int | None:
+    return store.version(table) if store.exists(table) else None
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reingest-changed", action="store_true",
+                        help="ingest files whose content changed since they were logged "
+                             "as a new batch (default: stop with an error)")
+
+
+def _body(ctx: StageContext, args: argparse.Namespace) -> int:
+    print(ingest(ctx, reingest_changed=args.reingest_changed).line())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bronze`."""
+    return run_stage("bronze", __doc__.splitlines()[0], _body, add_arguments=_add_arguments,
+                     argv=argv)
+

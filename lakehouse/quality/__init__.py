@@ -1,0 +1,64 @@
+"""Data-quality gates: Great Expectations suites from `conf/expectations/*.yml`.
+
+The only package of the project that imports great_expectations. A stage:
+
+    df = build_silver(...).persist()
+    report = gate(df, "silver", settings=settings, stage="silver", store=store,
+                  table_name=settings.tables.names.silver_transactions)  # raises on `fail`
+    passed, quarantined = split_quarantine(df, report_suite)               # `quarantine`
+"""
+
+from lakehouse.quality._gx import build_data_docs
+from lakehouse.quality.gate import gate, validate
+from lakehouse.quality.results import (
+    RESULTS_SCHEMA,
+    CheckResult,
+    DataQualityError,
+    ValidationReport,
+    record_results,
+    results_frame,
+)
+from lakehouse.quality.rows import (
+    REASONS_COLUMN,
+    ROW_LEVEL_TYPES,
+    failed_condition,
+    quality_reasons,
+    split_quarantine,
+    with_quality_reasons,
+)
+from lakehouse.quality.suites import (
+    Check,
+    Severity,
+    Suite,
+    SuiteError,
+    load_suite,
+    parse_suite,
+    read_suite,
+    suite_path,
+)
+
+__all__ = [
+    "REASONS_COLUMN",
+    "RESULTS_SCHEMA",
+    "ROW_LEVEL_TYPES",
+    "Check",
+    "CheckResult",
+    "DataQualityError",
+    "Severity",
+    "Suite",
+    "SuiteError",
+    "ValidationReport",
+    "build_data_docs",
+    "failed_condition",
+    "gate",
+    "load_suite",
+    "parse_suite",
+    "quality_reasons",
+    "read_suite",
+    "record_results",
+    "results_frame",
+    "split_quarantine",
+    "suite_path",
+    "validate",
+    "with_quality_reasons",
+]

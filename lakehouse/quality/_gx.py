@@ -1,0 +1,147 @@
+"""Great Expectations, imported once and kept quiet: contexts, data sources, Data Docs.
+
+Every use of the `great_expectations` package in the project goes through this
+package; this module is where it is imported and configured (no analytics, no
+progress bars, GX logging at ERROR only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+# Set before the import: GX reads it when a context is created.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx
+from great_expectations.compatibility.pydantic import (
+    ValidationError as ArgumentError,  # an expectation class given bad arguments
+)
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.registry import (
+    _registered_expectations,
+    register_core_expectations,
+)
+
+from lakehouse.settings import Settings
+
+__all__ = [
+    "ArgumentError", "RunIdentifier", "batch_definition", "build_data_docs", "docs_actions",
+    "expectation_class", "file_context", "get_context", "gx", "known_expectation_types",
+]
+
+logging.getLogger("great_expectations").setLevel(logging.ERROR)
+
+DATASOURCE = "lakehouse"
+BATCH_DEFINITION = "whole_dataframe"
+DOCS_SITE = "lakehouse"
+
+_lock = threading.Lock()
+_contexts: dict[str, Any] = {}
+
+
+def expectation_class(expectation_type: str) -> type | None:
+    """The GX class registered for a snake_case expectation type, or None."""
+    register_core_expectations()
+    return _registered_expectations.get(expectation_type)
+
+
+def known_expectation_types() -> list[str]:
+    """Every expectation type in GX's registry, sorted."""
+    register_core_expectations()
+    return sorted(_registered_expectations)
+
+
+def docs_dir(settings: Settings) -> Path:
+    """Folder of the Data Docs site: `<paths.reports>/data_docs`."""
+    return settings.paths.reports / "data_docs"
+
+
+def project_dir(settings: Settings) -> Path:
+    """Folder of the file-backed GX project: `<paths.reports>/gx`."""
+    return settings.paths.reports / "gx"
+
+
+def get_context(settings: Settings) -> Any:
+    """The GX context for these settings, created once per process.
+
+    With `quality.data_docs` a file-backed context under `<paths.reports>/gx` whose
+    Data Docs site is `<paths.reports>/data_docs`; otherwise an in-memory context.
+    """
+    key = str(project_dir(settings)) if settings.quality.data_docs else ""
+    with _lock:
+        if key not in _contexts:
+            _contexts[key] = _file_context(settings) if key else _memory_context()
+        return _contexts[key]
+
+
+def file_context(settings: Settings) -> Any:
+    """The file-backed context of these settings (even if Data Docs are off)."""
+    key = str(project_dir(settings))
+    with _lock:
+        if key not in _contexts:
+            _contexts[key] = _file_context(settings)
+        return _contexts[key]
+
+
+def batch_definition(context: Any, asset_name: str) -> Any:
+    """The whole-DataFrame batch definition of asset `asset_name`, added if missing."""
+    try:
+        source = context.data_sources.get(DATASOURCE)
+    except KeyError:
+        # persist=False: the caller owns caching (GX would persist and never unpersist).
+        source = context.data_sources.add_spark(DATASOURCE, persist=False)
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(asset_name)
+    try:
+        return asset.get_batch_definition(BATCH_DEFINITION)
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def docs_actions(settings: Settings) -> list[Any]:
+    """Checkpoint actions: update the Data Docs site when `quality.data_docs` is on."""
+    if not settings.quality.data_docs:
+        return []
+    return [gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])]
+
+
+def build_data_docs(settings: Settings) -> Path:
+    """(Re)build the Data Docs site from every stored validation; return its index.html."""
+    context = file_context(settings)
+    context.build_data_docs(site_names=[DOCS_SITE])
+    return docs_dir(settings) / "index.html"
+
+
+def _memory_context() -> Any:
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.analytics_enabled = False
+    return context
+
+
+def _file_context(settings: Settings) -> Any:
+    settings.paths.reports.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(settings.paths.reports))
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs_dir(settings)),
+        },
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    # Saved every time: a small YAML write, and an edited project file cannot drift.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.analytics_enabled = False
+    context.variables.data_docs_sites = {DOCS_SITE: site}
+    context.variables.save()
+    return context
+

@@ -1,0 +1,158 @@
+"""Run a suite on a DataFrame with Great Expectations and act on the outcome.
+
+Cost: one cheap pass computes every check's counts (GX bundles the row-level checks
+into one aggregation over the frame) without fetching unexpected values; a second
+pass, only for failed row-level checks, fetches `quality.sample_size` offending
+values each. Both run on a persisted frame: persist the frame before calling so
+validation and the stage's write share one computation (otherwise the frame is
+persisted for the validation only).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from lakehouse.quality import _gx
+from lakehouse.quality.results import CheckResult, ValidationReport, record_results
+from lakehouse.quality.suites import Check, Suite, load_suite
+from lakehouse.settings import Settings
+from lakehouse.tables import TableStore
+
+# Counts and observed values, no unexpected values (a limit-0 query Spark skips).
+CHEAP_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+# Values of NULL checks are all NULL: a sample says nothing.
+_NO_SAMPLE = frozenset({"expect_column_values_to_not_be_null"})
+
+
+def validate(
+    df: DataFrame,
+    suite: Suite | str,
+    *,
+    settings: Settings,
+    stage: str,
+    run_id: str | None = None,
+    table_name: str | None = None,
+    table_version: int | None = None,
+) -> ValidationReport:
+    """Validate `df` against `suite` (a Suite or a suite name under paths.expectations).
+
+    Nothing raises on failed checks: act on the returned report. `table_name` and
+    `table_version` say which table (and version, when known) the data belongs to;
+    they are recorded with the results. Updates Data Docs when quality.data_docs is on.
+    """
+    suite = load_suite(settings, suite) if isinstance(suite, str) else suite
+    started, validated_at = time.perf_counter(), datetime.now(UTC)
+    run_id = run_id or f"{stage}-{validated_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    persisted_here = not (df.storageLevel.useMemory or df.storageLevel.useDisk)
+    if persisted_here:
+        df.persist()
+    try:
+        context = _gx.get_context(settings)
+        checkpoint = _checkpoint(context, suite, settings)
+        outcome = checkpoint.run(batch_parameters={"dataframe": df},
+                                 run_id=_gx.RunIdentifier(run_name=run_id, run_time=validated_at))
+        by_name = _by_name(r for run in outcome.run_results.values() for r in run.results)
+        samples = _samples(context, suite, df, by_name, settings.quality.sample_size)
+    finally:
+        if persisted_here:
+            df.unpersist()
+    missing = [c.name for c in suite.checks if c.name not in by_name]
+    if missing:
+        raise RuntimeError(f"Great Expectations returned no result for {', '.join(missing)}")
+    results = tuple(_check_result(c, by_name[c.name], samples.get(c.name, ()))
+                    for c in suite.checks)
+    return ValidationReport(
+        run_id=run_id, stage=stage, suite=suite.name, table_name=table_name,
+        table_version=table_version, validated_at=validated_at,
+        seconds=time.perf_counter() - started, results=results,
+    )
+
+
+def gate(
+    df: DataFrame,
+    suite: Suite | str,
+    *,
+    settings: Settings,
+    stage: str,
+    store: TableStore | None = None,
+    run_id: str | None = None,
+    table_name: str | None = None,
+    table_version: int | None = None,
+) -> ValidationReport:
+    """Validate, record the results (when `store` is given), print the one-line summary,
+    and raise DataQualityError if a check of severity `fail` failed.
+
+    Call it before writing: when it raises, the stage writes nothing and its target
+    table stays at its version. Quarantine routing is `split_quarantine`'s job.
+    """
+    report = validate(df, suite, settings=settings, stage=stage, run_id=run_id,
+                      table_name=table_name, table_version=table_version)
+    if store is not None:
+        record_results(store, settings, report)
+    print(report.summary(), flush=True)
+    report.raise_for_failures()
+    return report
+
+
+def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
+    gx = _gx.gx
+    expectations = [c.to_gx() for c in suite.checks]
+    gx_suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite.name, expectations=expectations))
+    definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(
+        name=suite.name, data=_gx.batch_definition(context, suite.name), suite=gx_suite))
+    return context.checkpoints.add_or_update(gx.Checkpoint(
+        name=suite.name, validation_definitions=[definition],
+        actions=_gx.docs_actions(settings), result_format=CHEAP_FORMAT))
+
+
+def _samples(
+    context: Any, suite: Suite, df: DataFrame, by_name: dict[str, Any], size: int
+) -> dict[str, tuple[Any, ...]]:
+    """Offending values of the failed row checks (one small query each)."""
+    wanted = [c for c in suite.checks if c.name in by_name and not by_name[c.name].success
+              and "unexpected_count" in (by_name[c.name].result or {})
+              and c.expectation not in _NO_SAMPLE]
+    if not wanted or size == 0:
+        return {}
+    details = _gx.gx.ExpectationSuite(name=f"{suite.name}_details",
+                                      expectations=[c.to_gx() for c in wanted])
+    batch = _gx.batch_definition(context, suite.name).get_batch(
+        batch_parameters={"dataframe": df})
+    outcome = batch.validate(details, result_format={"result_format": "BASIC",
+                                                     "partial_unexpected_count": size})
+    return {name: tuple((r.result or {}).get("partial_unexpected_list") or ())
+            for name, r in _by_name(outcome.results).items()}
+
+
+def _by_name(results: Any) -> dict[str, Any]:
+    return {r.expectation_config.meta["name"]: r for r in results}
+
+
+def _check_result(check: Check, raw: Any, sample: tuple[Any, ...]) -> CheckResult:
+    result = raw.result or {}
+    if "unexpected_count" in result:
+        observed: Any = {k: result[k] for k in ("unexpected_percent", "missing_count")
+                         if result.get(k) is not None}
+    else:
+        observed = result.get("observed_value")
+    return CheckResult(
+        check=check, success=bool(raw.success), observed=observed,
+        unexpected_count=result.get("unexpected_count"),
+        element_count=result.get("element_count"), sample=sample, error=_error(raw),
+    )
+
+
+def _error(raw: Any) -> str | None:
+    info = raw.exception_info or {}
+    if info.get("raised_exception"):
+        return info.get("exception_message") or "exception"
+    # Metric failures come keyed by metric id, often the same message several times.
+    messages = [v.get("exception_message") for v in info.values()
+                if isinstance(v, dict) and v.get("raised_exception")]
+    return "; ".join(dict.fromkeys(m for m in messages if m)) or None

@@ -1,0 +1,129 @@
+"""Bronze ingestion: incremental, exactly once, nothing lost."""
+
+from __future__ import annotations
+
+import pytest
+
+import bronze.run as bronze_run
+from bronze.landing import ChangedFileError
+from lakehouse.errors import LakehouseError
+
+HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+LINE = "{inv},85048,GLASS BALL,12,2023-01-0{day} 07:45:00,6.95,13085,United Kingdom\n"
+
+
+def write(ctx, name: str, content: str | bytes) -> None:
+    path = ctx.settings.paths.landing / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8", newline="")
+
+
+def month(n_lines: int, day: int = 1, start: int = 1) -> str:
+    return HEADER + "".join(LINE.format(inv=start + i, day=day) for i in range(n_lines))
+
+
+def tables(ctx):
+    names = ctx.settings.tables.names
+    return names.bronze_transactions, names.bronze_ingest_log
+
+
+def test_incremental_runs_read_only_new_files_and_a_rerun_is_a_no_op(ctx):
+    data, log = tables(ctx)
+    write(ctx, "2023_01.csv", month(3))
+    first = bronze_run.ingest(ctx)
+    assert (first.batch_id, first.files, first.records) == ("batch-000001", 1, 3)
+    write(ctx, "2023_02.csv", month(2, day=2, start=100))
+    second = bronze_run.ingest(ctx)
+    assert (second.batch_id, second.files, second.records) == ("batch-000002", 1, 2)
+    rows = ctx.store.read(data).groupBy("_batch_id", "_source_file").count().collect()
+    assert sorted(tuple(r) for r in rows) == [("batch-000001", "2023_01.csv", 3),
+                                              ("batch-000002", "2023_02.csv", 2)]
+    versions = (ctx.store.version(data), ctx.store.version(log))
+    noop = bronze_run.ingest(ctx)
+    assert noop.batch_id is None and "no new files" in noop.line()
+    assert (ctx.store.version(data), ctx.store.version(log)) == versions
+
+
+def test_bom_crlf_quoted_newlines_empty_and_header_only_files(ctx):
+    data, log = tables(ctx)
+    crlf = month(2).replace("\n", "\r\n")
+    write(ctx, "bom.csv", b"\xef\xbb\xbf" + crlf.encode())
+    write(ctx, "quoted.csv", HEADER + '7,1,"A, ""B""\r\nC",1,2023-01-01 00:00:00,1,2,UK\n')
+    write(ctx, "empty.csv", "")
+    write(ctx, "header_only.csv", HEADER)
+    report = bronze_run.ingest(ctx)
+    assert (report.files, report.empty_files, report.records, report.corrupt_records) == (
+        4, 2, 3, 0)
+    bronze = ctx.store.read(data)
+    assert bronze.where("invoice = '1'").first()["country"] == "United Kingdom"  # no \r
+    assert bronze.where("invoice = '7'").first()["description"] == 'A, "B"\r\nC'
+    logged = {r.path: (r.records, r.status) for r in ctx.store.read(log).collect()}
+    assert logged == {"bom.csv": (2, "ingested"), "quoted.csv": (1, "ingested"),
+                      "empty.csv": (0, "empty"), "header_only.csv": (0, "empty")}
+
+
+def test_schema_drift_and_malformed_lines_are_kept(ctx):
+    data, _ = tables(ctx)
+    write(ctx, "drift.csv", HEADER.strip() + ",Channel\n"
+          "1,S,D,1,2023-01-01 00:00:00,1.0,5,UK,web\n1,2\n")
+    report = bronze_run.ingest(ctx)
+    assert (report.records, report.corrupt_records, report.rescued_records) == (2, 1, 1)
+    rows = {r["_row_number"]: r for r in ctx.store.read(data).collect()}
+    assert rows[1]["_rescued"] == '{"Channel": "web"}' and rows[1]["_corrupt_record"] is None
+    assert rows[2]["_corrupt_record"] == "1,2" and rows[2]["invoice"] is None
+
+
+def test_original_online_retail_format_is_read_through_the_header_mapping(ctx):
+    data, _ = tables(ctx)
+    write(ctx, "old.csv", "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
+          "CustomerID,Country\n536365,85123A,WHITE HANGING HEART,6,12/1/10 8:26,2.55,17850.0,"
+          "United Kingdom\n")
+    bronze_run.ingest(ctx)
+    row = ctx.store.read(data).first()
+    assert (row["invoice"], row["invoice_date"], row["price"], row["customer_id"]) == (
+        "536365", "12/1/10 8:26", "2.55", "17850.0")
+
+
+def test_a_changed_file_stops_the_run_unless_reingest_is_asked(ctx):
+    data, log = tables(ctx)
+    write(ctx, "a.csv", month(2))
+    bronze_run.ingest(ctx)
+    write(ctx, "a.csv", month(3))
+    with pytest.raises(ChangedFileError, match=r"a\.csv"):
+        bronze_run.ingest(ctx)
+    assert ctx.store.version(data) == 0
+    again = bronze_run.ingest(ctx, reingest_changed=True)
+    assert (again.batch_id, again.records) == ("batch-000002", 3)
+    assert ctx.store.read(log).count() == 2
+
+
+def test_a_crash_between_data_commit_and_log_update_does_not_duplicate(ctx, monkeypatch):
+    data, log = tables(ctx)
+    write(ctx, "a.csv", month(4))
+    real_write_log = bronze_run._write_log
+
+    def die(*args, **kwargs):
+        raise SystemExit("killed after the data commit")
+
+    monkeypatch.setattr(bronze_run, "_write_log", die)
+    with pytest.raises(SystemExit):
+        bronze_run.ingest(ctx)
+    assert ctx.store.read(data).count() == 4 and not ctx.store.exists(log)
+    monkeypatch.setattr(bronze_run, "_write_log", real_write_log)
+    report = bronze_run.ingest(ctx)
+    assert report.batch_id is None  # recovered the log, nothing new to ingest
+    assert ctx.store.read(data).count() == 4
+    entry = ctx.store.read(log).first()
+    assert (entry.path, entry.records, entry.batch_id) == ("a.csv", 4, "batch-000001")
+
+
+def test_invalid_encoding_is_a_clear_error_naming_the_file(ctx):
+    data, _ = tables(ctx)
+    write(ctx, "latin.csv", HEADER.encode() + "1,S,CAF\xc9,1,2023-01-01 00:00:00,1,2,UK\n"
+          .encode("latin-1"))
+    with pytest.raises(LakehouseError, match=r"latin\.csv: not valid utf-8"):
+        bronze_run.ingest(ctx)
+    assert not ctx.store.exists(data)
