@@ -18,6 +18,7 @@ from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
 from bronze.read import file_format_error, read_landing_files
 from lakehouse.cli import StageContext, run_stage
 from lakehouse.errors import LakehouseError
+from lakehouse.quality import gate
 from lakehouse.tables import AppTxn, TableStore
 
 log = logging.getLogger("bronze")
@@ -112,6 +113,9 @@ def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id
             raise clean from None
         manifest = file_manifest(files, counts)
         records = sum(m["records"] for m in manifest)
+        gate(batch, "bronze", settings=ctx.settings, stage="bronze", store=store,
+             run_id=ctx.run_id, table_name=names.bronze_transactions,
+             table_version=_version(store, names.bronze_transactions))
         txn = AppTxn(APP_ID, seq)
         meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
         result = store.write(names.bronze_transactions, batch, mode="append", txn=txn,
@@ -145,16 +149,13 @@ def recover_log(store: TableStore, data_table: str, log_table: str, ctx: StageCo
     data_seq = store.txn_version(data_table, APP_ID) or 0
     log_seq = store.txn_version(log_table, APP_ID) or 0
     for seq in range(log_seq + 1, data_seq + 1):
-        entry = next((h for h in store.history(data_table)
-                      if h.metadata.get("app_id") == APP_ID
-                      and h.metadata.get("txn_version") == seq), None)
-        if entry is None or "files" not in entry.metadata:
+        meta = store.txn_metadata(data_table, APP_ID, seq)
+        if meta is None or "files" not in meta:
             raise LakehouseError(f"bronze batch {seq} is committed but its file manifest is "
                                  "missing from the table history; cannot rebuild the log")
-        meta = entry.metadata
         log.warning("recovering ingest log for %s (the previous run stopped before "
                     "logging it)", meta["batch_id"])
-        _write_log(ctx, meta["files"], seq, meta["batch_id"], entry.timestamp,
+        _write_log(ctx, meta["files"], seq, meta["batch_id"], meta["_timestamp"],
                    run_id=meta.get("run_id"))
 
 

@@ -78,18 +78,29 @@ class BronzeSettings(Section):
         return self
 
 
+class SilverSettings(Section):
+    timestamp_formats: list[str] = Field(min_length=1)
+    source_timezone: str
+    cancellation_prefix: str = Field(min_length=1)
+    quarantine_missing_customer: bool
+
+
 class QualitySettings(Section):
     data_docs: bool
     sample_size: int = Field(ge=0)
 
 
 class GeneratorSettings(Section):
+    """Defaults of the sample generator (datagen); `dirt` rates by kind, see
+    `python -m datagen --help`. The generator validates the names and ranges."""
+
     rows: int = Field(ge=1)
-    customers: int = Field(ge=1)
+    customers: int | None = Field(default=None, ge=1)
     months: int = Field(ge=1)
     start_date: date
     seed: int
     format: Literal["online_retail_ii", "online_retail"]
+    dirt: dict[str, float] = {}
 
 
 class MlflowSettings(Section):
@@ -97,6 +108,56 @@ class MlflowSettings(Section):
     experiment: str
     churn_model_name: str
     segment_model_name: str
+    ui_host: str = "127.0.0.1"
+    ui_port: int = Field(default=5000, ge=1, le=65535)
+
+
+class ChurnModelSettings(Section):
+    """Churn logistic regression: inputs, class weights and the tuning grid."""
+
+    features: list[str] = Field(min_length=1)
+    log_features: list[str]  # log1p(max(x, 0)) before scaling: skewed non-negative features
+    class_weighting: Literal["none", "balanced"]
+    max_iter: int = Field(ge=1)
+    reg_params: list[Annotated[float, Field(ge=0, strict=False)]] = Field(min_length=1)
+    elastic_net_params: list[Annotated[float, Field(ge=0, le=1, strict=False)]] = Field(
+        min_length=1)
+    tuning_metric: Literal["roc_auc", "pr_auc"]
+    bootstrap_samples: int = Field(ge=0)
+    promotion_min_gain: float = Field(ge=0, strict=False)
+    top_coefficients: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _log_features_are_features(self) -> ChurnModelSettings:
+        unknown = [c for c in self.log_features if c not in self.features]
+        if unknown:
+            raise ValueError(f"log_features {unknown} are not in features")
+        return self
+
+
+class SegmentSettings(Section):
+    """K-means on log RFM: k is chosen by silhouette within [k_min, k_max]."""
+
+    k_min: int = Field(ge=2)
+    k_max: int = Field(ge=2, le=12)
+    max_iter: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _k_range(self) -> SegmentSettings:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) is greater than k_max ({self.k_max})")
+        return self
+
+
+class MlSettings(Section):
+    """Churn model and segmentation training (ml/)."""
+
+    horizon_days: int | None = Field(default=None, ge=1)  # None: the only one in the labels
+    min_train_snapshots: int = Field(ge=1)
+    seed: int
+    plot_dpi: int = Field(ge=72, le=300)
+    churn: ChurnModelSettings
+    segments: SegmentSettings
 
 
 class Settings(Section):
@@ -109,6 +170,8 @@ class Settings(Section):
     spark: SparkSettings
     tables: TableSettings
     bronze: BronzeSettings
+    silver: SilverSettings
     quality: QualitySettings
     generator: GeneratorSettings
     mlflow: MlflowSettings
+    ml: MlSettings

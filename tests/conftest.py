@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,11 @@ from lakehouse.config import load_settings
 from lakehouse.settings import Settings
 from lakehouse.spark import get_spark
 from lakehouse.tables import TableStore, open_store
+
+# PySpark hands timestamps to Python in the process's local zone: pin it to UTC so
+# expected values in tests are plain UTC datetimes on every machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def settings_for(tmp: Path, *overrides: str) -> Settings:

@@ -163,6 +163,15 @@ class TableStore(ABC):
     def txn_version(self, name: str, app_id: str) -> int | None:
         """Latest committed application-transaction version for app_id, if any."""
 
+    def txn_metadata(self, name: str, app_id: str, version: int) -> dict[str, Any] | None:
+        """The commit metadata written with application transaction (app_id, version),
+        or None if no such commit is in the table's history."""
+        for entry in self.history(name):
+            meta = entry.metadata
+            if meta.get("app_id") == app_id and meta.get("txn_version") == version:
+                return {**meta, "_timestamp": entry.timestamp, "_version": entry.version}
+        return None
+
 
 def split_name(name: str) -> tuple[str, str]:
     """`'silver.transactions'` -> `('silver', 'transactions')`, validated."""

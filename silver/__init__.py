@@ -1,0 +1,1 @@
+"""Silver layer: typed, validated, deduplicated transactions merged by key, plus quarantine."""

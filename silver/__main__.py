@@ -1,0 +1,5 @@
+import sys
+
+from silver.run import main
+
+sys.exit(main())

@@ -1,0 +1,149 @@
+"""Pure transforms from raw bronze strings to typed, checked silver rows.
+
+Every function takes and returns a DataFrame; nothing here reads or writes tables.
+Parsing uses try_* functions only, so bad input becomes NULL plus a reason code,
+never an exception (Spark's ANSI mode would otherwise fail the whole job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+RAW_COLUMNS = ("invoice", "stock_code", "description", "quantity", "invoice_date", "price",
+               "customer_id", "country")
+LINEAGE = ("_source_file", "_row_number", "_line_number", "_batch_id", "_ingested_at")
+PRICE = T.DecimalType(18, 3)
+REASONS = "reject_reasons"
+IS_DUPLICATE = "is_duplicate"
+ROW_KEY = "row_key"
+KEY_FIELDS = ("invoice", "stock_code", "description", "quantity", "unit_price", "invoice_ts",
+              "customer_id", "country")
+
+
+def blank_to_null(column: str) -> Column:
+    """Trimmed text, NULL when empty."""
+    trimmed = F.trim(F.col(column))
+    return F.when(trimmed == "", None).otherwise(trimmed)
+
+
+def parse_timestamp(column: str, formats: Sequence[str], source_timezone: str) -> Column:
+    """The first format that parses, read in `source_timezone`, as a UTC timestamp."""
+    value = blank_to_null(column)
+    parsed = F.coalesce(*[F.try_to_timestamp(value, F.lit(fmt)) for fmt in formats])
+    return parsed if source_timezone == "UTC" else F.to_utc_timestamp(parsed, source_timezone)
+
+
+def normalise_customer_id(column: str) -> Column:
+    """`'12345.0'` -> `'12345'` (spreadsheet exports), blanks -> NULL, else as is."""
+    value = blank_to_null(column)
+    return F.when(value.rlike(r"^\d+\.0+$"), F.regexp_extract(value, r"^(\d+)\.", 1)) \
+        .otherwise(value)
+
+
+def with_typed_columns(
+    raw: DataFrame,
+    *,
+    timestamp_formats: Sequence[str],
+    source_timezone: str,
+    cancellation_prefix: str,
+) -> DataFrame:
+    """Typed business columns next to the raw ones (kept as raw_<name> for quarantine)."""
+    quantity = blank_to_null("quantity").try_cast("bigint")
+    price = blank_to_null("price").try_cast(PRICE)
+    invoice = blank_to_null("invoice")
+    return raw.select(
+        *[F.col(c).alias(f"raw_{c}") for c in RAW_COLUMNS],
+        invoice.alias("invoice"),
+        blank_to_null("stock_code").alias("stock_code"),
+        blank_to_null("description").alias("description"),
+        quantity.alias("quantity"),
+        price.alias("unit_price"),
+        F.try_multiply(quantity, price).try_cast(PRICE).alias("line_amount"),
+        parse_timestamp("invoice_date", timestamp_formats, source_timezone).alias("invoice_ts"),
+        normalise_customer_id("customer_id").alias("customer_id"),
+        blank_to_null("country").alias("country"),
+        F.coalesce(invoice.startswith(cancellation_prefix), F.lit(False))
+        .alias("is_cancellation"),
+        "_corrupt_record", "_rescued", *LINEAGE,
+    ).withColumn("invoice_date", F.to_date("invoice_ts"))
+
+
+def _unparseable(raw: str, typed: str) -> Column:
+    return F.col(f"raw_{raw}").isNotNull() & (F.trim(F.col(f"raw_{raw}")) != "") \
+        & F.col(typed).isNull()
+
+
+def rejection_rules(*, quarantine_missing_customer: bool) -> dict[str, Column]:
+    """Reason code -> condition (true = the rule rejects the row). NULL-safe: every
+    condition is total, so a row is never lost between the kept and rejected sides."""
+    corrupt = F.col("_corrupt_record").isNotNull()
+    ok = ~corrupt
+    cancellation = F.col("is_cancellation")
+    rules = {
+        "malformed_line": corrupt,
+        "missing_invoice": ok & F.col("invoice").isNull(),
+        "missing_stock_code": ok & F.col("stock_code").isNull(),
+        "missing_quantity": ok & F.col("raw_quantity").isNull(),
+        "unparseable_quantity": ok & _unparseable("quantity", "quantity"),
+        "missing_price": ok & F.col("raw_price").isNull(),
+        "unparseable_price": ok & _unparseable("price", "unit_price"),
+        "missing_date": ok & F.col("raw_invoice_date").isNull(),
+        "unparseable_date": ok & _unparseable("invoice_date", "invoice_ts"),
+        "zero_price": ok & ~cancellation & (F.col("unit_price") == 0),
+        "negative_price": ok & ~cancellation & (F.col("unit_price") < 0),
+        "zero_quantity": ok & (F.col("quantity") == 0),
+        "cancellation_with_positive_quantity": ok & cancellation & (F.col("quantity") > 0),
+        "negative_quantity_without_cancellation": ok & ~cancellation & (F.col("quantity") < 0),
+        "amount_out_of_range": ok & F.col("quantity").isNotNull()
+        & F.col("unit_price").isNotNull() & F.col("line_amount").isNull(),
+    }
+    if quarantine_missing_customer:
+        rules["missing_customer"] = ok & F.col("customer_id").isNull()
+    return {code: F.coalesce(rule, F.lit(False)) for code, rule in rules.items()}
+
+
+def with_reject_reasons(df: DataFrame, rules: dict[str, Column],
+                        extra: Column | None = None) -> DataFrame:
+    """Add `reject_reasons`: every rule the row breaks (empty array: the row is valid).
+    `extra` is an array<string> of further reasons (the quality suite's quarantine checks)."""
+    codes = F.array_compact(F.array(*[F.when(c, F.lit(code)) for code, c in rules.items()]))
+    if extra is not None:
+        codes = F.array_union(codes, F.coalesce(extra, F.array().cast("array<string>")))
+    return df.withColumn(REASONS, codes)
+
+
+def with_row_key(df: DataFrame) -> DataFrame:
+    """A deterministic key over the normalised business fields: an exact duplicate line
+    (after normalisation) gets the same key, in any file or batch."""
+    return df.withColumn(ROW_KEY, F.sha2(F.to_json(F.struct(*KEY_FIELDS)), 256))
+
+
+def with_duplicate_flag(df: DataFrame) -> DataFrame:
+    """Mark every valid row but the first (by batch, file, row) of each key a duplicate.
+    Rejected rows are never duplicates: all of them go to quarantine."""
+    valid = F.size(REASONS) == 0
+    first = Window.partitionBy(ROW_KEY, valid).orderBy("_batch_id", "_source_file",
+                                                       "_row_number")
+    return df.withColumn(IS_DUPLICATE, valid & (F.row_number().over(first) > 1))
+
+
+def select_silver(df: DataFrame, processed_at: Column) -> DataFrame:
+    """The silver table's columns (the output contract)."""
+    return df.select(
+        ROW_KEY, "invoice", "stock_code", "description", "quantity", "unit_price",
+        "line_amount", "invoice_ts", "invoice_date", "customer_id", "country",
+        "is_cancellation", *LINEAGE, processed_at.alias("_processed_at"),
+    )
+
+
+def select_quarantine(df: DataFrame, processed_at: Column) -> DataFrame:
+    """The quarantine table's columns: raw values, what could be typed, and why."""
+    return df.select(
+        *LINEAGE, REASONS, *[f"raw_{c}" for c in RAW_COLUMNS], "_corrupt_record", "_rescued",
+        "invoice", "stock_code", "quantity", "unit_price", "invoice_ts", "customer_id",
+        "country", "is_cancellation", processed_at.alias("_processed_at"),
+    )

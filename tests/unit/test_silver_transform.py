@@ -1,0 +1,145 @@
+"""Silver transforms on small inline frames (each rule, NULL rows included)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from silver.transform import (
+    RAW_COLUMNS,
+    REASONS,
+    rejection_rules,
+    with_duplicate_flag,
+    with_reject_reasons,
+    with_row_key,
+    with_typed_columns,
+)
+
+BRONZE = T.StructType(
+    [T.StructField(c, T.StringType()) for c in RAW_COLUMNS]
+    + [T.StructField("_corrupt_record", T.StringType()),
+       T.StructField("_rescued", T.StringType()),
+       T.StructField("_source_file", T.StringType()),
+       T.StructField("_row_number", T.LongType()),
+       T.StructField("_line_number", T.LongType()),
+       T.StructField("_batch_id", T.StringType()),
+       T.StructField("_ingested_at", T.TimestampType())]
+)
+FORMATS = ["yyyy-MM-dd HH:mm:ss", "M/d/yy H:mm"]
+GOOD = ("489434", "85048", "GLASS BALL", "12", "2009-12-01 07:45:00", "6.95", "13085",
+        "United Kingdom")
+
+
+def bronze(spark, *rows):
+    """Rows of raw values (8 strings) or (raw values, corrupt text)."""
+    data = []
+    for n, row in enumerate(rows, start=1):
+        values, corrupt = (row, None) if len(row) == 8 else (row[0], row[1])
+        data.append((*values, corrupt, None, "f.csv", n, n + 1, "batch-000001",
+                     datetime(2024, 1, 1, tzinfo=UTC)))
+    return spark.createDataFrame(data, BRONZE)
+
+
+def typed(df, tz="UTC"):
+    return df.transform(with_typed_columns, timestamp_formats=FORMATS, source_timezone=tz,
+                        cancellation_prefix="C")
+
+
+def reasons_of(spark, *rows, missing_customer=True):
+    rules = rejection_rules(quarantine_missing_customer=missing_customer)
+    out = typed(bronze(spark, *rows)).transform(with_reject_reasons, rules)
+    return [sorted(r[REASONS]) for r in out.orderBy("_row_number").collect()]
+
+
+def test_values_are_typed_and_normalised(spark):
+    row = typed(bronze(spark, (" C489434 ", "85048", "  ", "-12", "12/1/10 8:26", "6.95",
+                               "13085.0", "France"))).first()
+    assert (row.invoice, row.description, row.quantity, row.unit_price) == (
+        "C489434", None, -12, Decimal("6.950"))
+    assert row.line_amount == Decimal("-83.400")
+    assert row.invoice_ts == datetime(2010, 12, 1, 8, 26)  # conftest pins TZ=UTC
+    assert row.invoice_date == date(2010, 12, 1)
+    assert (row.customer_id, row.is_cancellation) == ("13085", True)
+    assert row.raw_customer_id == "13085.0"
+
+
+def test_local_source_timezone_is_converted_to_utc(spark):
+    row = typed(bronze(spark, GOOD), tz="America/New_York").first()
+    assert row.invoice_ts.strftime("%Y-%m-%d %H:%M") == "2009-12-01 12:45"
+
+
+def test_each_rule_gives_its_reason_code(spark):
+    def with_(i, value):
+        return tuple(value if k == i else v for k, v in enumerate(GOOD))
+
+    assert reasons_of(
+        spark,
+        GOOD,
+        with_(6, None),                      # missing customer
+        with_(4, "2023-13-45 25:61:00"),     # bad date
+        with_(3, "abc"),                     # bad quantity
+        with_(5, "1,5"),                     # bad price
+        with_(5, "0.00"),                    # zero price
+        with_(5, "-1.00"),                   # negative price
+        with_(0, "C489434"),                 # cancellation with positive quantity
+        with_(3, "-5"),                      # negative quantity, no C invoice
+        ((None,) * 8, "1,2,3"),              # malformed line
+        (None,) * 8,                         # an all-NULL row is rejected, not lost
+    ) == [
+        [],
+        ["missing_customer"],
+        ["unparseable_date"],
+        ["unparseable_quantity"],
+        ["unparseable_price"],
+        ["zero_price"],
+        ["negative_price"],
+        ["cancellation_with_positive_quantity"],
+        ["negative_quantity_without_cancellation"],
+        ["malformed_line"],
+        ["missing_customer", "missing_date", "missing_invoice", "missing_price",
+         "missing_quantity", "missing_stock_code"],
+    ]
+
+
+def test_a_row_can_fail_several_rules_and_cancellations_may_have_zero_price(spark):
+    several = tuple(v if k not in (3, 6) else ("x" if k == 3 else None)
+                    for k, v in enumerate(GOOD))
+    cancel_zero = ("C1", "85048", "X", "-1", "2009-12-01 07:45:00", "0", "13085", "UK")
+    assert reasons_of(spark, several, cancel_zero) == [
+        ["missing_customer", "unparseable_quantity"], []]
+
+
+def test_missing_customer_rule_follows_configuration(spark):
+    no_customer = tuple(None if k == 6 else v for k, v in enumerate(GOOD))
+    assert reasons_of(spark, no_customer, missing_customer=False) == [[]]
+
+
+def test_extra_reasons_from_quality_checks_are_merged(spark):
+    rules = rejection_rules(quarantine_missing_customer=True)
+    extra = F.when(F.col("quantity") > 10, F.array(F.lit("quantity_out_of_range"))) \
+        .otherwise(F.array().cast("array<string>"))
+    out = typed(bronze(spark, GOOD)).transform(with_reject_reasons, rules, extra).first()
+    assert out[REASONS] == ["quantity_out_of_range"]
+
+
+def test_exact_duplicates_share_a_key_and_only_later_copies_are_flagged(spark):
+    customer_float = tuple("13085.0" if k == 6 else v for k, v in enumerate(GOOD))
+    other = tuple("13" if k == 3 else v for k, v in enumerate(GOOD))
+    rules = rejection_rules(quarantine_missing_customer=True)
+    df = (typed(bronze(spark, GOOD, customer_float, other, (None,) * 8, (None,) * 8))
+          .transform(with_reject_reasons, rules).transform(with_row_key)
+          .transform(with_duplicate_flag))
+    rows = df.orderBy("_row_number").collect()
+    assert rows[0].row_key == rows[1].row_key != rows[2].row_key
+    assert [r.is_duplicate for r in rows] == [False, True, False, False, False]
+
+
+@pytest.mark.parametrize("raw, expected", [("12345.0", "12345"), ("12345", "12345"),
+                                           ("  ", None), ("AB-1", "AB-1")])
+def test_customer_id_normalisation(spark, raw, expected):
+    values = tuple(raw if k == 6 else v for k, v in enumerate(GOOD))
+    assert typed(bronze(spark, values)).first().customer_id == expected
