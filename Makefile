@@ -55,7 +55,7 @@ score: $(STAMP) prereqs ## score the latest snapshot with the champion model
 
 pipeline: bronze silver gold train ## the whole pipeline (same as make bronze silver gold train)
 
-test: $(STAMP) prereqs lint ## run the test suite (unit, integration, end-to-end)
+test: $(STAMP) prereqs lint bundle-validate ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
@@ -69,6 +69,9 @@ mlflow-ui: $(STAMP) ## start the MLflow UI on 127.0.0.1:5000 over the local stor
 
 audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features'
 	$(RUN) ml.audit --env $(ENV) $(ARGS)
+
+bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
+	$(RUN) tools.validate_bundle
 
 bench-store: $(STAMP) prereqs ## Delta table store throughput and memory (ARGS='--rows 10000000')
 	$(RUN) bench.bench_store --env $(ENV) $(ARGS)

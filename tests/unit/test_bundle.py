@@ -1,0 +1,104 @@
+"""The offline bundle validator passes the real bundle and catches planted mistakes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.validate_bundle import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB = "resources/lakehouse_job.yml"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    """A copy of the bundle with stand-ins for the entry-point modules."""
+    shutil.copy(ROOT / "databricks.yml", tmp_path)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(ROOT / "resources", tmp_path / "resources")
+    for module in ("bronze/run", "silver/run", "gold/run", "ml/train", "ml/score"):
+        path = tmp_path / f"{module}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("def main(argv=None):\n    return 0\n")
+    return tmp_path
+
+
+def edit(root: Path, file: str, change) -> None:
+    path = root / file
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def job(doc: dict) -> dict:
+    return doc["resources"]["jobs"]["lakehouse_pipeline"]
+
+
+def messages(root: Path) -> list[str]:
+    return [str(p) for p in validate(root)]
+
+
+def test_the_real_bundle_is_valid():
+    assert messages(ROOT) == []
+
+
+def test_the_copy_is_valid(bundle):
+    assert messages(bundle) == []
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: job(d).update(max_concurent_runs=1),
+     "Unexpected field 'max_concurent_runs' for class Job"),
+    (lambda d: job(d)["schedule"].update(pause_status="PAUSD"),
+     "'PAUSD' is not a valid PauseStatus"),
+    (lambda d: job(d)["job_clusters"][0]["new_cluster"].update(data_security_mode="SINGLE"),
+     "'SINGLE' is not a valid DataSecurityMode"),
+    (lambda d: job(d)["tasks"][0].pop("task_key"),
+     "missing 1 required keyword-only argument: 'task_key'"),
+    (lambda d: job(d)["tasks"][1]["depends_on"][0].update(task_key="bronz"),
+     "tasks[1].depends_on[0].task_key: 'bronz' is not a task of this job"),
+    (lambda d: job(d)["tasks"][0].update(depends_on=[{"task_key": "score"}]),
+     "depends_on has a cycle"),
+    (lambda d: job(d)["tasks"][2].update(job_cluster_key="lakehouse_clustr"),
+     "tasks[2].job_cluster_key: 'lakehouse_clustr' is not defined in job_clusters"),
+    (lambda d: job(d)["tasks"][3]["python_wheel_task"].update(entry_point="lakehouse-trian"),
+     "'lakehouse-trian' is not a [project.scripts] entry"),
+    (lambda d: job(d)["job_clusters"][0]["new_cluster"].update(node_type_id="${var.nodetype}"),
+     "${var.nodetype} is not declared"),
+    (lambda d: job(d)["tasks"][0].update(
+        spark_python_task={"python_file": "../jobs/missing.py"}, python_wheel_task=None),
+     "file '../jobs/missing.py' does not exist"),
+])
+def test_each_planted_mistake_in_the_job_is_caught_with_file_and_field(bundle, change,
+                                                                       expected):
+    edit(bundle, JOB, change)
+    found = messages(bundle)
+    assert any(expected in m and m.startswith(JOB) for m in found), found
+
+
+def test_variables_need_a_value_in_every_target(bundle):
+    edit(bundle, "databricks.yml", lambda d: d["variables"]["node_type"].pop("default"))
+    found = messages(bundle)
+    assert any("${var.node_type} has no value in target 'dev'" in m for m in found), found
+
+
+def test_target_mistakes_are_caught(bundle):
+    def change(d):
+        d["targets"]["prod"].pop("permissions")
+        d["targets"]["dev"]["mode"] = "develop"
+        d["targets"]["prod"]["variables"]["shcema"] = "x"
+
+    edit(bundle, "databricks.yml", change)
+    found = "\n".join(messages(bundle))
+    assert "targets.prod.permissions: a production target needs permissions" in found
+    assert "targets.dev.mode: must be one of" in found
+    assert "targets.prod.variables.shcema: sets a variable that is not declared" in found
+
+
+def test_a_missing_entry_point_module_is_caught(bundle):
+    (bundle / "ml" / "score.py").unlink()
+    assert any("ml/score.py does not exist" in m for m in messages(bundle))
