@@ -67,8 +67,8 @@ docs: $(STAMP) ## rebuild the Great Expectations Data Docs site and print its pa
 mlflow-ui: $(STAMP) ## start the MLflow UI on 127.0.0.1:5000 over the local store
 	$(RUN) ml.ui --env $(ENV) $(ARGS)
 
-audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features'
-	$(RUN) ml.audit --env $(ENV) $(ARGS)
+audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features' (diff, restore, reproduce)
+	$(RUN) audit --env $(ENV) $(ARGS)
 
 bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
 	$(RUN) tools.validate_bundle

@@ -56,7 +56,7 @@ def run_stage(
         add_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging()
-    spark = None
+    spark, owned = None, SparkSession.getActiveSession() is None
     try:
         settings = settings_from_args(args)
         spark = get_spark(settings)
@@ -70,5 +70,5 @@ def run_stage(
     finally:
         # A clean JVM shutdown: without it delta-rs threads can abort the interpreter
         # at exit (SIGABRT) after a successful run.
-        if spark is not None and not on_databricks():
+        if spark is not None and owned and not on_databricks():
             spark.stop()

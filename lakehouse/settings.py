@@ -85,9 +85,40 @@ class SilverSettings(Section):
     quarantine_missing_customer: bool
 
 
+class GoldSettings(Section):
+    """Point-in-time customer features and churn labels (gold/)."""
+
+    schedule: Literal["monthly", "weekly", "explicit"]  # month ends | Sundays | as_of_dates
+    as_of_dates: list[date] = []  # the snapshots of schedule 'explicit'
+    min_history_days: int = Field(ge=0)  # first snapshot >= first transaction date + this
+    horizon_days: int = Field(ge=1)  # churn label window (as_of, as_of + horizon]
+    recompute: Literal["affected", "all"]  # default snapshot selection of `make gold`
+
+    @model_validator(mode="after")
+    def _dates_match_schedule(self) -> GoldSettings:
+        if self.schedule == "explicit" and not self.as_of_dates:
+            raise ValueError("schedule 'explicit' needs a non-empty as_of_dates list")
+        if self.schedule != "explicit" and self.as_of_dates:
+            raise ValueError(f"as_of_dates are used only with schedule 'explicit' "
+                             f"(schedule is {self.schedule!r})")
+        return self
+
+
 class QualitySettings(Section):
     data_docs: bool
     sample_size: int = Field(ge=0)
+
+
+class AuditSettings(Section):
+    keys: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> AuditSettings:
+        unknown = sorted(set(self.keys) - set(TableNames.model_fields))
+        if unknown:
+            raise ValueError(f"keys names unknown tables {unknown}: use the role names of "
+                             "tables.names")
+        return self
 
 
 class GeneratorSettings(Section):
@@ -171,7 +202,9 @@ class Settings(Section):
     tables: TableSettings
     bronze: BronzeSettings
     silver: SilverSettings
+    gold: GoldSettings
     quality: QualitySettings
+    audit: AuditSettings
     generator: GeneratorSettings
     mlflow: MlflowSettings
     ml: MlSettings

@@ -90,7 +90,8 @@ class EmbeddedStore(TableStore):
             files = stage.write(df)
             version = deltalog.commit(
                 uri, df.schema, files, mode="overwrite" if mode == "overwrite" else "append",
-                base=base, txn=txn, user_metadata=commit_metadata(operation, txn, metadata),
+                base=base, txn=txn, user_metadata=commit_metadata(
+                    operation, txn, {**(metadata or {}), "rows_written": _rows(files)}),
             )
         return CommitResult(name, version, True, {"rows_written": _rows(files)})
 
@@ -125,7 +126,6 @@ class EmbeddedStore(TableStore):
             .collect()
         )
         matched = sum(r["count"] for r in per_file)
-        user_metadata = commit_metadata("MERGE", txn, {**(metadata or {}), "keys": keys})
         with _Stage(uri) as stage:
             if when_matched == "ignore" or not per_file:
                 new_rows = df.join(target.select(*keys), on=keys, how="left_anti")
@@ -136,8 +136,10 @@ class EmbeddedStore(TableStore):
                 files = stage.write(kept.unionByName(df))
                 removed = [live[_local_path(p)] for p in touched]
             version = deltalog.commit(
-                uri, df.schema, files, mode="append", base=base, removed=removed,
-                txn=txn, user_metadata=user_metadata,
+                uri, df.schema, files, mode="append", base=base, removed=removed, txn=txn,
+                user_metadata=commit_metadata("MERGE", txn, {
+                    **(metadata or {}), "keys": keys, "rows_written": _rows(files),
+                    "source_rows": source_rows, "matched": matched}),
             )
         return _merge_result(CommitResult(name, version, True), source_rows, matched)
 
@@ -200,8 +202,8 @@ class EmbeddedStore(TableStore):
             version = deltalog.commit(
                 uri, df.schema, files, mode="append", base=base,
                 removed=[live[_local_path(p)] for p in touched], txn=txn,
-                user_metadata=commit_metadata("REPLACE WHERE", txn,
-                                              {**(metadata or {}), "predicate": predicate}),
+                user_metadata=commit_metadata("REPLACE WHERE", txn, {
+                    **(metadata or {}), "predicate": predicate, "rows_written": _rows(files)}),
             )
         return CommitResult(name, version, True, {"rows_written": _rows(files),
                                                    "files_replaced": len(touched)})

@@ -1,0 +1,1 @@
+"""Time-travel audits of Delta tables: history, diffs with drift, restore, reproduction."""
