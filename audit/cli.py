@@ -92,7 +92,7 @@ def _restore(ctx: StageContext, args: argparse.Namespace) -> int:
 def _reproduce(ctx: StageContext, args: argparse.Namespace) -> int:
     from audit.reproduce import reproduce
 
-    return reproduce(ctx, args.run_id, as_json=args.json)
+    return reproduce(ctx, args.run_id, as_json_output=args.json)
 
 
 COMMANDS = {"history": _history, "diff": _diff, "restore": _restore, "reproduce": _reproduce}

@@ -28,6 +28,7 @@ from lakehouse.tables.base import (
     HistoryEntry,
     MergeKeyError,
     TableExistsError,
+    TableNotFoundError,
     TableStore,
     TableStoreError,
     WhenMatched,
@@ -53,7 +54,13 @@ class EmbeddedStore(TableStore):
 
     def read(self, name: str, *, version: int | None = None) -> DataFrame:
         table = deltalog.open_table(self.location(name), version)
-        return self._scan(table, list(deltalog.file_paths(table)))
+        paths = list(deltalog.file_paths(table))
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise TableNotFoundError(
+                f"{name} version {table.version()} refers to {len(missing)} data file(s) that "
+                f"no longer exist (vacuumed or deleted), e.g. {missing[0]}")
+        return self._scan(table, paths)
 
     def version(self, name: str) -> int:
         return deltalog.open_table(self.location(name)).version()

@@ -245,3 +245,13 @@ def test_backend_detection_picks_embedded_here_and_refuses_forced_native(spark, 
         update={"backend": "native"})})
     with pytest.raises(TableStoreError, match=r"connector is not on the"):
         open_store(spark, forced)
+
+
+def test_reading_a_vacuumed_version_is_a_clear_error(spark, store):
+    store.write("t.vac", kv(spark, [(1, "a")]))
+    store.write("t.vac", kv(spark, [(2, "b")]), mode="overwrite")
+    DeltaTable(store.location("t.vac")).vacuum(retention_hours=0, dry_run=False,
+                                               enforce_retention_duration=False)
+    with pytest.raises(TableNotFoundError, match=r"version 0 refers to 1 data file"):
+        store.read("t.vac", version=0)
+    assertDataFrameEqual(store.read("t.vac"), kv(spark, [(2, "b")]))
