@@ -59,6 +59,7 @@ def get_spark(settings: Settings) -> SparkSession:
         .config("spark.sql.warehouse.dir", str(settings.paths.lake / "_warehouse"))
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+        .config("spark.sql.debug.maxToStringFields", "200")
     )
     for key, value in cfg.conf.items():
         builder = builder.config(key, value)

@@ -1,0 +1,5 @@
+import sys
+
+from gold.run import main
+
+sys.exit(main())

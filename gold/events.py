@@ -1,0 +1,178 @@
+"""Customer activity per day, and the (customer, as-of date) pairs that get a snapshot.
+
+Features and labels both start from `customer_days`: one row per customer and UTC day
+with any activity (a purchase or a return), so the per-snapshot work runs on days, not
+on invoice lines.
+
+Definitions used throughout gold:
+- a *purchase* is a non-cancellation invoice (`is_cancellation` false); a *return* is a
+  cancellation line (invoice starting with 'C', negative quantity and amount);
+- a transaction belongs to the UTC day `invoice_date` (silver's UTC date of
+  `invoice_ts`), so "up to as_of" means `invoice_date <= as_of_date`;
+- a customer gets a snapshot at as_of only once they have made a purchase on or before
+  it: customers whose only activity so far is cancellations have no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.errors import LakehouseError
+
+# The silver.transactions contract (business columns, then lineage).
+SILVER_SCHEMA = T.StructType([
+    T.StructField("row_key", T.StringType()),
+    T.StructField("invoice", T.StringType()),
+    T.StructField("stock_code", T.StringType()),
+    T.StructField("description", T.StringType()),
+    T.StructField("quantity", T.LongType()),
+    T.StructField("unit_price", T.DecimalType(18, 3)),
+    T.StructField("line_amount", T.DecimalType(18, 3)),
+    T.StructField("invoice_ts", T.TimestampType()),
+    T.StructField("invoice_date", T.DateType()),
+    T.StructField("customer_id", T.StringType()),
+    T.StructField("country", T.StringType()),
+    T.StructField("is_cancellation", T.BooleanType()),
+    T.StructField("_source_file", T.StringType()),
+    T.StructField("_row_number", T.LongType()),
+    T.StructField("_line_number", T.LongType()),
+    T.StructField("_batch_id", T.StringType()),
+    T.StructField("_ingested_at", T.TimestampType()),
+    T.StructField("_processed_at", T.TimestampType()),
+])
+# The silver columns gold reads.
+SILVER_COLUMNS = ("customer_id", "invoice", "stock_code", "quantity", "line_amount",
+                  "invoice_ts", "invoice_date", "country", "is_cancellation")
+
+
+class SilverContractError(LakehouseError, ValueError):
+    """silver.transactions lacks a column gold reads, or has it with another type."""
+
+
+def check_silver_contract(silver: DataFrame) -> None:
+    """Raise SilverContractError naming every column gold reads that is missing or has
+    another type than the contract's (SILVER_SCHEMA)."""
+    have = {f.name: f.dataType for f in silver.schema.fields}
+    problems = []
+    for name in (*SILVER_COLUMNS, "_processed_at"):
+        want = SILVER_SCHEMA[name].dataType
+        if name not in have:
+            problems.append(f"missing column {name!r} ({want.simpleString()})")
+        elif have[name] != want:
+            problems.append(f"column {name!r} is {have[name].simpleString()}, "
+                            f"expected {want.simpleString()}")
+    if problems:
+        raise SilverContractError("silver.transactions does not match the contract gold "
+                                  "reads: " + "; ".join(problems))
+
+
+def day_number(column: str | Column) -> Column:
+    """A date as days since 1970-01-01 (int): what range window frames order on."""
+    return F.unix_date(F.col(column) if isinstance(column, str) else column)
+
+
+def filter_usable_lines(lines: DataFrame) -> DataFrame:
+    """Only lines with a customer and a known kind (silver guarantees both; gold does not
+    rely on it: a NULL there would otherwise become a feature row without a customer)."""
+    return lines.where(F.col("customer_id").isNotNull() & F.col("is_cancellation").isNotNull())
+
+
+def invoice_totals(lines: DataFrame) -> DataFrame:
+    """One row per customer, invoice, kind (purchase or cancellation) and UTC day: lines,
+    quantity, amount, and (timestamp, invoice, country) of its latest line that has a
+    country. An invoice whose lines carry different days (not seen in real data) counts
+    once per day: a later line must never reach an earlier snapshot."""
+    with_country = F.when(F.col("country").isNotNull(),
+                          F.struct("invoice_ts", "invoice", "country"))
+    return lines.groupBy("customer_id", "invoice", "is_cancellation", "invoice_date").agg(
+        F.count(F.lit(1)).alias("lines"),
+        F.sum("quantity").alias("quantity"),
+        F.sum("line_amount").alias("amount"),
+        F.max(with_country).alias("latest"),
+    ).select("customer_id", "invoice", "is_cancellation", "invoice_date", "lines",
+             "quantity", "amount", "latest")
+
+
+def daily_activity(invoices: DataFrame) -> DataFrame:
+    """Invoice totals summed per customer and UTC day: purchase invoices, purchase lines
+    and items, returned items, net amount (purchases plus returns, which are negative),
+    and the latest purchase's (timestamp, invoice, country)."""
+    purchase = ~F.col("is_cancellation")
+
+    def purchases_only(column: str) -> Column:
+        return F.sum(F.when(purchase, F.col(column)).otherwise(F.lit(0)))
+
+    return invoices.groupBy("customer_id", "invoice_date").agg(
+        F.count_if(purchase).alias("invoices"),
+        purchases_only("lines").alias("lines"),
+        purchases_only("quantity").alias("items"),
+        F.sum(F.when(~purchase, -F.col("quantity")).otherwise(F.lit(0))).alias("returned_items"),
+        F.sum("amount").alias("net_amount"),
+        F.max(F.when(purchase, F.col("latest"))).alias("latest_purchase"),
+    )
+
+
+def first_products(lines: DataFrame) -> DataFrame:
+    """How many products each customer bought for the first time on each day
+    (so a running sum is the number of distinct products bought so far)."""
+    purchased = lines.where(~F.col("is_cancellation") & F.col("stock_code").isNotNull())
+    first = purchased.groupBy("customer_id", "stock_code").agg(
+        F.min("invoice_date").alias("invoice_date"))
+    return first.groupBy("customer_id", "invoice_date").agg(
+        F.count(F.lit(1)).alias("new_products"))
+
+
+def customer_days(silver: DataFrame) -> DataFrame:
+    """One row per customer and UTC day with activity, from silver transactions.
+
+    Columns: customer_id, day (days since epoch), purchase_day (= day on days with a
+    purchase, else NULL), invoices, lines, items, returned_items (long), net_amount
+    (decimal), new_products (long), latest_purchase struct(invoice_ts, invoice, country).
+    """
+    lines = silver.select(*SILVER_COLUMNS).transform(filter_usable_lines)
+    daily = lines.transform(invoice_totals).transform(daily_activity)
+    return (
+        daily.join(first_products(lines), on=["customer_id", "invoice_date"], how="left")
+        .select(
+            "customer_id",
+            day_number("invoice_date").alias("day"),
+            F.when(F.col("invoices") > 0, day_number("invoice_date")).alias("purchase_day"),
+            "invoices", "lines", "items", "returned_items", "net_amount",
+            F.coalesce(F.col("new_products"), F.lit(0).cast("long")).alias("new_products"),
+            "latest_purchase",
+        )
+    )
+
+
+def snapshot_keys(days: DataFrame, as_of_dates: Sequence[date]) -> DataFrame:
+    """(customer_id, as_of_date) for every as-of date on or after the customer's first
+    purchase: the rows a snapshot has."""
+    dates = F.array(*[F.lit(d) for d in sorted(set(as_of_dates))]).cast("array<date>")
+    first = days.where(F.col("purchase_day").isNotNull()).groupBy("customer_id").agg(
+        F.min("purchase_day").alias("first_purchase_day"))
+    return (
+        first.select("customer_id", "first_purchase_day", F.explode(dates).alias("as_of_date"))
+        .where(day_number("as_of_date") >= F.col("first_purchase_day"))
+        .select("customer_id", "as_of_date")
+    )
+
+
+def with_snapshot_rows(days: DataFrame, keys: DataFrame) -> DataFrame:
+    """`days` (is_snapshot false, as_of_date NULL) plus one marker row per snapshot key
+    (is_snapshot true, day = the as-of day, every activity column NULL), so one window
+    pass per customer can aggregate the activity up to and around each as-of day."""
+    activity = [c for c in days.columns if c not in ("customer_id", "day")]
+    markers = keys.select(
+        "customer_id", day_number("as_of_date").alias("day"),
+        *[F.lit(None).cast(days.schema[c].dataType).alias(c) for c in activity],
+        F.lit(True).alias("is_snapshot"), "as_of_date",
+    )
+    return days.select(
+        "customer_id", "day", *activity,
+        F.lit(False).alias("is_snapshot"), F.lit(None).cast("date").alias("as_of_date"),
+    ).unionByName(markers)

@@ -1,0 +1,118 @@
+"""Which snapshots a run recomputes, from what the previous run saw (no Spark here).
+
+Every gold write records a `Watermark` in its commit metadata: the silver version it
+read, the latest silver `_processed_at` in it, and the definition of its rows (the
+feature version, or the label horizon). The next run recomputes:
+- every scheduled snapshot when there is no usable watermark, when the definition
+  changed, when silver was rewritten rather than appended to or merged into (restore,
+  overwrite, delete: rows may have vanished), or when asked to (`recompute: all`);
+- otherwise the snapshots that silver rows processed since the watermark can reach
+  (features at as_of >= the earliest changed invoice date; labels also the as-of dates
+  up to horizon days before it), plus scheduled snapshots not in the table yet.
+Snapshots already in the table but not scheduled (an explicit `--as-of` run, an older
+schedule) are kept and kept up to date like scheduled ones, so a table never mixes
+definitions; those the data no longer supports (label window past the data's end) go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+# Silver operations that only add or upsert rows: `_processed_at` says what changed.
+ADDITIVE_OPERATIONS = frozenset({
+    "CREATE", "CREATE TABLE", "ERROR", "APPEND", "WRITE", "MERGE", "VACUUM START",
+    "VACUUM END", "OPTIMIZE",
+})
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """What one gold write was computed from (stored in its commit metadata)."""
+
+    silver_version: int
+    processed_at: datetime | None
+    definition: str
+
+    def metadata(self) -> dict[str, Any]:
+        """The commit metadata entries of this watermark."""
+        return {"silver_version": self.silver_version, "definition": self.definition,
+                "silver_processed_at": None if self.processed_at is None
+                else self.processed_at.isoformat()}
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> Watermark | None:
+        """The watermark in a commit's metadata, or None if it has none."""
+        if "silver_version" not in meta or "definition" not in meta:
+            return None
+        raw = meta.get("silver_processed_at")
+        return cls(int(meta["silver_version"]),
+                   None if raw is None else datetime.fromisoformat(raw), str(meta["definition"]))
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """The as-of dates to compute and write, the present ones to drop, and why."""
+
+    dates: tuple[date, ...]
+    drop: tuple[date, ...]
+    reason: str
+
+    @property
+    def replaced(self) -> tuple[date, ...]:
+        """Every as-of date whose rows the write replaces (recomputed or dropped)."""
+        return tuple(sorted({*self.dates, *self.drop}))
+
+
+def rewrite_since(history: Iterable[tuple[int, str]], version: int) -> str | None:
+    """The first non-additive silver operation after `version` as `'OP (version N)'`,
+    from (version, operation) pairs; None when silver was only appended to or merged."""
+    for number, operation in sorted(history):
+        if number > version and operation.upper() not in ADDITIVE_OPERATIONS:
+            return f"{operation} (version {number})"
+    return None
+
+
+def plan_snapshots(
+    scheduled: Iterable[date],
+    *,
+    present: Collection[date],
+    valid: Callable[[date], bool],
+    previous: Watermark | None,
+    definition: str,
+    changed_from: date | None,
+    reach_back_days: int = 0,
+    full_reason: str | None = None,
+) -> SnapshotPlan:
+    """Choose the snapshots to recompute.
+
+    `scheduled`: the as-of dates of the schedule; `present`: as-of dates already in the
+    table (those still `valid` for the data are kept up to date like scheduled ones,
+    the others are dropped); `changed_from`: the earliest invoice date among silver rows
+    processed since `previous` (None: nothing changed); `reach_back_days`: how far
+    before a changed date a snapshot still depends on it (0 for features, the horizon
+    for labels); `full_reason`: recompute everything, for this reason.
+    """
+    kept = {d for d in present if valid(d)}
+    drop = tuple(sorted(set(present) - kept))
+    universe = tuple(sorted({d for d in scheduled if valid(d)} | kept))
+    if previous is not None and previous.definition != definition:
+        full_reason = f"all: definition changed ({previous.definition} -> {definition})"
+    elif full_reason is None and not present:
+        full_reason = "all: first run"
+    elif full_reason is None and previous is None:
+        full_reason = "all: no watermark from a previous run"
+    if full_reason is not None:
+        return SnapshotPlan(universe, drop, full_reason)
+    new = {d for d in universe if d not in present}
+    reach = timedelta(days=reach_back_days)
+    affected = set() if changed_from is None else {d for d in universe
+                                                   if d + reach >= changed_from}
+    parts = [f"{len(new)} new"]
+    if changed_from is not None:
+        parts.append(f"{len(affected)} reached by silver rows changed from {changed_from}")
+    if drop:
+        parts.append(f"{len(drop)} outside the data dropped")
+    return SnapshotPlan(tuple(sorted(new | affected)), drop, "affected: " + ", ".join(parts))

@@ -1,0 +1,136 @@
+"""The churn model: a Spark ML pipeline (log1p -> assemble -> standardize -> logistic
+regression), class weights, the out-of-time tuning search and the fitted coefficients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.settings import ChurnModelSettings
+from ml.dataset import LABEL
+
+WEIGHT = "class_weight"
+RAW_VECTOR = "churn_features_raw"
+VECTOR = "churn_features"
+PROBABILITY = "probability"
+CHURN_PROBABILITY = "churn_probability"
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One tuning candidate and its score on the validation snapshot."""
+
+    reg_param: float
+    elastic_net_param: float
+    validation_score: float
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Every grid point, the best one and the model it produced (trained on the tuning set)."""
+
+    grid: tuple[GridPoint, ...]
+    best: GridPoint
+    model: PipelineModel
+
+
+def model_input_column(feature: str, log_features: Sequence[str]) -> str:
+    """The column the assembler reads for `feature` (its log1p column when logged)."""
+    return f"log1p_{feature}" if feature in log_features else feature
+
+
+def feature_labels(features: Sequence[str], log_features: Sequence[str]) -> list[str]:
+    """Readable names of the model's inputs, in coefficient order."""
+    return [f"log1p({f})" if f in log_features else f for f in features]
+
+
+def log_transformer(features: Sequence[str], log_features: Sequence[str]) -> SQLTransformer:
+    """Adds log1p(max(x, 0)) columns for the skewed non-negative features (negative totals,
+    e.g. net refunds, count as 0). Part of the saved model, so scoring takes raw gold rows."""
+    logged = [f"LOG1P(GREATEST(CAST(`{f}` AS DOUBLE), 0D)) AS `log1p_{f}`"
+              for f in features if f in log_features]
+    select = ", ".join(["*", *logged])
+    return SQLTransformer(statement=f"SELECT {select} FROM __THIS__")
+
+
+def build_pipeline(cfg: ChurnModelSettings, *, reg_param: float, elastic_net_param: float
+                   ) -> Pipeline:
+    """The unfitted churn pipeline for one hyper-parameter setting. Features are standardized
+    by the pipeline, so coefficients are per standard deviation and comparable."""
+    inputs = [model_input_column(f, cfg.log_features) for f in cfg.features]
+    return Pipeline(stages=[
+        log_transformer(cfg.features, cfg.log_features),
+        VectorAssembler(inputCols=inputs, outputCol=RAW_VECTOR, handleInvalid="error"),
+        StandardScaler(inputCol=RAW_VECTOR, outputCol=VECTOR, withMean=True, withStd=True),
+        LogisticRegression(featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT,
+                           probabilityCol=PROBABILITY, family="binomial", standardization=False,
+                           regParam=reg_param, elasticNetParam=elastic_net_param,
+                           maxIter=cfg.max_iter),
+    ])
+
+
+def with_class_weights(df: DataFrame, *, mode: str) -> DataFrame:
+    """Add `class_weight`: 1.0 everywhere ('none'), or n / (2 n_class) ('balanced') so both
+    classes weigh the same in the loss. Runs one aggregate over `df` when balanced."""
+    if mode == "none":
+        return df.withColumn(WEIGHT, F.lit(1.0))
+    stats = df.agg(F.count(F.lit(1)).alias("n"), F.sum(LABEL).alias("pos")).first()
+    n, pos = stats["n"], stats["pos"] or 0.0
+    if pos in (0, n):
+        raise ValueError("balanced class weights need both classes in the training data")
+    return df.withColumn(WEIGHT, F.when(F.col(LABEL) == 1.0, F.lit(n / (2 * pos)))
+                         .otherwise(F.lit(n / (2 * (n - pos)))))
+
+
+def fit(train: DataFrame, cfg: ChurnModelSettings, *, reg_param: float,
+        elastic_net_param: float) -> PipelineModel:
+    """Fit the churn pipeline on labeled rows."""
+    pipeline = build_pipeline(cfg, reg_param=reg_param, elastic_net_param=elastic_net_param)
+    return pipeline.fit(with_class_weights(train, mode=cfg.class_weighting))
+
+
+def tune(train: DataFrame, validation: DataFrame, cfg: ChurnModelSettings,
+         score: Callable[[PipelineModel, DataFrame], float]) -> Tuning:
+    """Fit every (regParam, elasticNetParam) of the grid on `train`, score it on the later
+    `validation` snapshot with `score(model, validation)` (higher is better). Ties go to the
+    stronger regularization."""
+    grid, models = [], []
+    for reg in cfg.reg_params:
+        for mix in cfg.elastic_net_params:
+            model = fit(train, cfg, reg_param=reg, elastic_net_param=mix)
+            grid.append(GridPoint(reg, mix, score(model, validation)))
+            models.append(model)
+    best = max(range(len(grid)), key=lambda i: (grid[i].validation_score, grid[i].reg_param))
+    return Tuning(tuple(grid), grid[best], models[best])
+
+
+def with_churn_probability(df: DataFrame, model: PipelineModel) -> DataFrame:
+    """`df` with `churn_probability` (P(churned = 1)) and the model's intermediate columns
+    dropped again: the input columns plus one."""
+    scored = model.transform(df)
+    return scored.select(*df.columns,
+                         vector_to_array(F.col(PROBABILITY))[1].alias(CHURN_PROBABILITY))
+
+
+def spark_roc_auc(df: DataFrame, model: PipelineModel) -> float:
+    """ROC AUC of the model on labeled rows, computed in Spark (for large sets such as the
+    training data, which is never collected). Binned by Spark: approximate."""
+    evaluator = BinaryClassificationEvaluator(rawPredictionCol=PROBABILITY, labelCol=LABEL,
+                                              metricName="areaUnderROC")
+    return float(evaluator.evaluate(model.transform(df)))
+
+
+def coefficients(model: PipelineModel, cfg: ChurnModelSettings) -> dict[str, float]:
+    """Coefficient per standardized input (readable names) plus `intercept`."""
+    lr = model.stages[-1]
+    names = feature_labels(cfg.features, cfg.log_features)
+    values = dict(zip(names, (float(c) for c in lr.coefficients.toArray()), strict=True))
+    return {**values, "intercept": float(lr.intercept)}

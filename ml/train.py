@@ -1,0 +1,95 @@
+"""`make train`: churn model and customer segmentation from the gold tables, tracked in MLflow.
+
+Reads gold.customer_features and gold.churn_labels at pinned Delta versions, trains and
+evaluates the churn model out of time against two baselines, segments the latest snapshot,
+logs both runs to MLflow, registers the models and prints one summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from lakehouse.cli import StageContext, run_stage
+from lakehouse.errors import LakehouseError
+from ml import tracking
+from ml.evaluate import summary_table
+from ml.tracking import TableRead
+from ml.train_churn import ChurnRun, run_churn
+from ml.train_segments import SegmentRun, run_segments
+
+
+class MissingGoldTableError(LakehouseError):
+    """A gold table the training needs does not exist yet."""
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """Both runs of one `make train`."""
+
+    churn: ChurnRun
+    segments: SegmentRun
+    tracking_uri: str
+
+    def text(self) -> str:
+        """The summary printed at the end of training."""
+        c, s, plan = self.churn, self.segments, self.churn.plan
+        ev = c.evaluation
+        head = (f"Churn model, {plan.horizon_days}-day horizon: trained on "
+                f"{len(plan.refit_dates)} snapshots ({plan.refit_dates[0]} .. "
+                f"{plan.refit_dates[-1]}), tested out of time on {plan.test_date} "
+                f"({ev.rows:,} customers, churn rate {ev.churn_rate:.1%}); regParam "
+                f"{c.best.reg_param:g}, elasticNetParam {c.best.elastic_net_param:g}")
+        seg_lines = [f"  {r.segment_name:<16}{r.customers:>8,} ({r.share:.0%})  recency "
+                     f"{r.mean_recency_days:,.0f} d, frequency {r.mean_frequency:,.1f}, "
+                     f"spend {r.mean_total_spend:,.0f}"
+                     for r in s.profile.itertuples()]
+        return "\n".join([
+            "", head, "", summary_table(ev), "",
+            f"Registry: {c.promotion.line()}",
+            "",
+            f"Segments of {s.as_of_date}: k = {s.best.k} (silhouette {s.best.silhouette:.3f}), "
+            f"registered version {s.version} is `champion`",
+            *seg_lines,
+            "",
+            f"MLflow: churn run {c.run_id}, segments run {s.run_id} ({self.tracking_uri}); "
+            "browse with `make mlflow-ui`",
+            f"Plots: {c.plots[0].parent} and {s.plots[0].parent}",
+        ])
+
+
+def read_table(ctx: StageContext, name: str) -> TableRead:
+    """`name` at its current Delta version, pinned so every read in the run sees the same."""
+    if not ctx.store.exists(name):
+        raise MissingGoldTableError(f"table {name} does not exist: run `make gold` first")
+    version = ctx.store.version(name)
+    return TableRead(name, version, ctx.store.location(name),
+                     ctx.store.read(name, version=version))
+
+
+def train(ctx: StageContext) -> TrainReport:
+    """Train, evaluate and register the churn model and the segmentation."""
+    names = ctx.settings.tables.names
+    features = read_table(ctx, names.gold_features)
+    labels = read_table(ctx, names.gold_labels)
+    experiment_id = tracking.configure(ctx.settings)
+    out = ctx.settings.paths.reports / "ml" / ctx.run_id
+    churn_run, labeled_test = run_churn(ctx, features, labels, experiment_id=experiment_id,
+                                        out_dir=out / "churn")
+    segment_run = run_segments(ctx, features, labels, labeled_test=labeled_test,
+                               experiment_id=experiment_id, out_dir=out / "segments")
+    return TrainReport(churn_run, segment_run, tracking.tracking_uri(ctx.settings))
+
+
+def _body(ctx: StageContext, args: argparse.Namespace) -> int:
+    print(train(ctx).text())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m ml.train`."""
+    return run_stage("ml.train", __doc__.splitlines()[0], _body, argv=argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,247 @@
+"""Training end to end on synthetic gold tables: out-of-time evaluation, MLflow contents,
+registry aliases and batch scoring."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from pyspark.sql import functions as F
+
+from lakehouse.cli import StageContext
+from lakehouse.config import load_settings
+from lakehouse.tables import open_store
+from ml import dataset, registry, tracking
+from ml.score import score
+from ml.synthetic import synthetic_gold
+from ml.train import MissingGoldTableError, train
+
+CUSTOMERS = 300
+
+
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory):
+    """Synthetic gold (7 monthly snapshots, 28-day labels), then two identical trainings."""
+    tmp = tmp_path_factory.mktemp("ml")
+    settings = load_settings("test", overrides=[
+        f"paths.{k}={tmp / k}" for k in ("landing", "truth", "lake", "reports", "mlflow")])
+    store = open_store(spark, settings)
+    features, labels = synthetic_gold(spark, customers=CUSTOMERS, snapshots=7)
+    store.write(settings.tables.names.gold_features, features)
+    store.write(settings.tables.names.gold_labels, labels)
+    ctx = StageContext(settings, spark, store, "ml-test-1")
+    first = train(ctx)
+    second = train(replace(ctx, run_id="ml-test-2"))
+    return ctx, first, second
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    uri = tracking.tracking_uri(trained[0].settings)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_model_beats_the_recency_rule_out_of_time(trained, client):
+    _, first, _ = trained
+    ev = first.churn.evaluation
+    assert first.churn.plan.test_date == date(2023, 6, 1)
+    assert ev.rows == CUSTOMERS
+    assert ev.model["roc_auc"] > ev.recency["roc_auc"] + 0.05
+    assert ev.model["roc_auc"] > 0.7 and ev.majority["roc_auc"] == 0.5
+    assert ev.model["brier"] < ev.majority["brier"]
+    run = client.get_run(first.churn.run_id)
+    assert run.data.tags["beats_recency_rule"] == "true"
+    assert run.data.params["beats_recency_rule"] == "True"
+    assert "model beats the recency rule" in first.text()
+
+
+def test_split_is_out_of_time_without_overlap(trained):
+    ctx, first, _ = trained
+    plan = first.churn.plan
+    assert plan.validation_date not in plan.tune_dates
+    assert plan.test_date not in plan.refit_dates
+    assert all(dataset.label_window_end(d, plan.horizon_days) <= plan.test_date
+               for d in plan.refit_dates)
+    assert all(dataset.label_window_end(d, plan.horizon_days) <= plan.validation_date
+               for d in plan.tune_dates)
+    names = ctx.settings.tables.names
+    examples = dataset.labeled_examples(ctx.store.read(names.gold_features),
+                                        ctx.store.read(names.gold_labels),
+                                        horizon_days=plan.horizon_days)
+    train_keys = dataset.filter_dates(examples, plan.refit_dates).select(*dataset.KEYS)
+    test_keys = dataset.filter_dates(examples, [plan.test_date]).select(*dataset.KEYS)
+    assert train_keys.join(test_keys, on=list(dataset.KEYS), how="inner").count() == 0
+    assert test_keys.count() == CUSTOMERS
+
+
+EXPECTED_PARAMS = {
+    "horizon_days", "test_as_of_date", "validation_as_of_date", "tune_as_of_dates",
+    "refit_as_of_dates", "unused_as_of_dates", "features", "log_features", "class_weighting",
+    "max_iter", "grid_reg_params", "grid_elastic_net_params", "tuning_metric",
+    "best_reg_param", "best_elastic_net_param", "gold_features_version", "gold_labels_version",
+    "leakage_rule", "train_fingerprint", "test_fingerprint", "validation_fingerprint",
+    "tune_fingerprint", "beats_recency_rule", "seed"}
+EXPECTED_METRICS = {
+    f"{prefix}{name}"
+    for prefix in ("test_", "recency_test_", "majority_test_")
+    for name in ("roc_auc", "pr_auc", "lift_top_decile", "capture_top_decile")
+} | {f"test_{name}_{at}" for name in ("accuracy", "balanced_accuracy", "precision", "recall",
+                                      "f1") for at in ("at_0_5", "at_best")} | {
+    "test_log_loss", "test_brier", "majority_test_log_loss", "majority_test_brier",
+    "recency_test_f1_at_best", "majority_test_accuracy_at_0_5", "roc_auc_gain_vs_recency",
+    "roc_auc_gain_ci_low", "roc_auc_gain_ci_high", "threshold_best_f1", "recency_threshold_days",
+    "train_roc_auc_spark", "validation_roc_auc", "tuning_validation_score", "train_rows",
+    "test_rows", "test_churn_rate", "train_churn_rate"}
+EXPECTED_PLOTS = {"confusion_matrix", "class_distribution", "roc_curve", "pr_curve",
+                  "gains_curve", "calibration_curve", "coefficients", "tuning_grid"}
+
+
+def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in client.list_artifacts(run_id, path):
+        found |= _artifacts(client, run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+def test_churn_run_holds_every_param_metric_artifact_and_tag(trained, client):
+    ctx, first, _ = trained
+    run = client.get_run(first.churn.run_id)
+    assert set(run.data.params) >= EXPECTED_PARAMS, EXPECTED_PARAMS - set(run.data.params)
+    assert set(run.data.metrics) >= EXPECTED_METRICS, EXPECTED_METRICS - set(run.data.metrics)
+    names = ctx.settings.tables.names
+    tags = run.data.tags
+    assert tags[f"table.{names.gold_features}.version"] == "0"
+    assert tags[f"table.{names.gold_labels}.version"] == "0"
+    assert tags["lakehouse_run_id"] == "ml-test-1" and tags["git_commit"]
+    assert tags["promotion"] == "champion" and tags["model_version"] == "1"
+    assert len(tags["data.test_fingerprint"]) == 64
+    artifacts = _artifacts(client, first.churn.run_id)
+    assert {f"plots/{p}.png" for p in EXPECTED_PLOTS} <= artifacts
+    assert {"config/settings.yml", "tuning/grid.csv", "evaluation/coefficients.csv",
+            "evaluation/metrics.json"} <= artifacts
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == ctx.settings.mlflow.experiment
+    assert experiment.artifact_location.startswith("file://")
+
+
+def test_dataset_inputs_carry_table_versions_and_fingerprints(trained, client):
+    _, first, _ = trained
+    run = client.get_run(first.churn.run_id)
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"churn_tune", "churn_validation", "churn_train", "churn_test"}
+    test = inputs["churn_test"]
+    assert test.dataset.digest == run.data.tags["data.test_fingerprint"][:32]
+    assert '"delta_table_version": 0' in test.dataset.source
+    tags = {t.key: t.value for t in test.tags}
+    assert tags["mlflow.data.context"] == "testing"
+    assert (tags["table"], tags["table_version"]) == ("gold.customer_features", "0")
+    assert (tags["labels_table"], tags["labels_version"]) == ("gold.churn_labels", "0")
+    assert tags["as_of_dates"] == "2023-06-01"
+
+
+def test_fingerprints_reproduce_from_the_logged_table_versions(trained, client):
+    ctx, first, _ = trained
+    run = client.get_run(first.churn.run_id)
+    params, names = run.data.params, ctx.settings.tables.names
+    features = ctx.store.read(names.gold_features, version=int(params["gold_features_version"]))
+    labels = ctx.store.read(names.gold_labels, version=int(params["gold_labels_version"]))
+    examples = dataset.labeled_examples(features, labels,
+                                        horizon_days=int(params["horizon_days"]))
+    test = dataset.filter_dates(examples, [date.fromisoformat(params["test_as_of_date"])])
+    assert dataset.fingerprint(test) == params["test_fingerprint"]
+    refit = [date.fromisoformat(d) for d in params["refit_as_of_dates"].split(",")]
+    assert dataset.fingerprint(dataset.filter_dates(examples, refit)) == params[
+        "train_fingerprint"]
+
+
+def test_logged_model_has_signature_and_input_example(trained, client):
+    ctx, _, _ = trained
+    tracking.configure(ctx.settings)
+    version = client.get_model_version(ctx.settings.mlflow.churn_model_name, "1")
+    info = mlflow.models.get_model_info(f"models:/{version.name}/{version.version}")
+    assert {c.name for c in info.signature.inputs} == set(ctx.settings.ml.churn.features)
+    assert info.saved_input_example_info is not None
+    assert "spark" in info.flavors
+    assert version.tags["test_as_of_date"] == "2023-06-01"
+
+
+def test_second_identical_run_does_not_take_champion(trained, client):
+    ctx, first, second = trained
+    name = ctx.settings.mlflow.churn_model_name
+    assert first.churn.promotion.alias == registry.CHAMPION
+    assert second.churn.promotion.alias == registry.CHALLENGER
+    assert second.churn.promotion.previous_auc == pytest.approx(
+        first.churn.evaluation.model["roc_auc"])
+    assert str(client.get_model_version_by_alias(name, registry.CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(name, registry.CHALLENGER).version) == "2"
+    run = client.get_run(second.churn.run_id)
+    assert run.data.tags["promotion"] == "challenger"
+    assert run.data.metrics["champion_test_roc_auc"] == pytest.approx(
+        first.churn.evaluation.model["roc_auc"])
+
+
+def test_segments_run_chooses_k_by_silhouette_and_names_segments(trained, client):
+    ctx, first, second = trained
+    seg = first.segments
+    assert seg.as_of_date == date(2023, 7, 1)  # the latest snapshot, unlabeled
+    history = client.get_metric_history(seg.run_id, "silhouette")
+    assert sorted(m.step for m in history) == [2, 3, 4]
+    assert seg.best.silhouette == max(m.value for m in history)
+    assert seg.profile["customers"].sum() == CUSTOMERS
+    assert seg.profile["segment_name"].is_unique
+    assert seg.profile["churn_rate"].between(0, 1).all()  # observed at the test snapshot
+    artifacts = _artifacts(client, seg.run_id)
+    assert {"plots/k_selection.png", "plots/segment_profiles.png", "plots/segment_sizes.png",
+            "segments/profile.csv", "segments/names.json", "config/settings.yml"} <= artifacts
+    name = ctx.settings.mlflow.segment_model_name
+    champion = client.get_model_version_by_alias(name, registry.CHAMPION)
+    assert str(champion.version) == second.segments.version
+
+
+def test_champion_scores_the_latest_snapshot_idempotently(trained):
+    ctx, _, second = trained
+    names = ctx.settings.tables.names
+    report = score(ctx)
+    assert report.as_of_date == date(2023, 7, 1) and report.customers == CUSTOMERS
+    again = score(ctx)
+    scores = ctx.store.read(names.gold_scores)
+    assert scores.dtypes == [("customer_id", "string"), ("as_of_date", "date"),
+                             ("churn_probability", "double"), ("risk_decile", "int"),
+                             ("model_name", "string"), ("model_version", "string"),
+                             ("scored_at", "timestamp")]
+    assert scores.count() == CUSTOMERS  # the second run replaced the date's rows
+    assert again.scores_version == report.scores_version + 1
+    deciles = {r["risk_decile"]: r for r in scores.groupBy("risk_decile").agg(
+        F.count(F.lit(1)).alias("n"), F.min("churn_probability").alias("lo"),
+        F.max("churn_probability").alias("hi")).collect()}
+    assert sorted(deciles) == list(range(1, 11))
+    assert {r["n"] for r in deciles.values()} == {CUSTOMERS // 10}
+    assert deciles[1]["lo"] >= deciles[2]["hi"] >= deciles[10]["hi"]  # 1 = highest risk
+    assert {(r["model_name"], r["model_version"]) for r in
+            scores.select("model_name", "model_version").distinct().collect()} == {
+        (ctx.settings.mlflow.churn_model_name, "1")}
+    segments = ctx.store.read(names.gold_segments)
+    assert segments.columns == ["customer_id", "as_of_date", "segment_id", "segment_name",
+                                "model_run_id"]
+    assert segments.count() == CUSTOMERS
+    pairs = {(r["segment_id"], r["segment_name"]) for r in
+             segments.select("segment_id", "segment_name").distinct().collect()}
+    expected = {(int(i), n) for i, n in second.segments.profile["segment_name"].items()}
+    assert pairs == expected
+    assert {r["model_run_id"] for r in segments.select("model_run_id").distinct().collect()} \
+        == {second.segments.run_id}
+
+
+def test_missing_gold_tables_are_a_clear_error(ctx):
+    with pytest.raises(MissingGoldTableError, match="make gold"):
+        train(ctx)
+
+
+def test_scoring_without_a_champion_is_a_clear_error(ctx):
+    features, _ = synthetic_gold(ctx.spark, customers=20, snapshots=2)
+    ctx.store.write(ctx.settings.tables.names.gold_features, features)
+    with pytest.raises(registry.NoChampionError, match="make train"):
+        score(ctx)

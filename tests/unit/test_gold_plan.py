@@ -1,0 +1,68 @@
+"""Which snapshots a run recomputes: first run, new data, late data, rewrites, versions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from gold.plan import SnapshotPlan, Watermark, plan_snapshots, rewrite_since
+
+M = [date(2024, m, d) for m, d in [(1, 31), (2, 29), (3, 31), (4, 30), (5, 31)]]
+SEEN = datetime(2024, 6, 1, 12, 0, 0, 123456)
+PREVIOUS = Watermark(silver_version=4, processed_at=SEEN, definition="v1")
+
+
+def plan(**kwargs) -> SnapshotPlan:
+    args = {"present": set(M[:4]), "valid": lambda d: d <= M[-1], "previous": PREVIOUS,
+            "definition": "v1", "changed_from": None, **kwargs}
+    return plan_snapshots(M, **args)
+
+
+def test_first_run_computes_every_scheduled_snapshot():
+    result = plan(present=set(), previous=None)
+    assert (result.dates, result.drop, result.reason) == (tuple(M), (), "all: first run")
+
+
+def test_only_new_snapshots_when_silver_did_not_change():
+    result = plan()
+    assert result.dates == (M[4],) and result.reason == "affected: 1 new"
+
+
+def test_changed_rows_reach_every_later_snapshot_and_labels_reach_back_a_horizon():
+    assert plan(changed_from=date(2024, 3, 31)).dates == tuple(M[2:])
+    assert plan(changed_from=date(2024, 4, 1)).dates == tuple(M[3:])
+    assert plan(changed_from=date(2024, 4, 1)).reason == (
+        "affected: 1 new, 2 reached by silver rows changed from 2024-04-01")
+    # a 30-day label window from Feb 29 ends Mar 30 and sees Mar 15; from Jan 31, Mar 1
+    assert plan(changed_from=date(2024, 3, 15), reach_back_days=30).dates == tuple(M[1:])
+    assert plan(changed_from=date(2024, 3, 15), reach_back_days=45).dates == tuple(M)
+
+
+def test_definition_change_recomputes_everything_including_unscheduled_snapshots():
+    extra = date(2024, 2, 15)  # from an explicit --as-of run
+    result = plan(present={*M[:4], extra}, definition="v2")
+    assert result.dates == tuple(sorted([*M, extra]))
+    assert result.reason == "all: definition changed (v1 -> v2)"
+
+
+def test_snapshots_the_data_no_longer_supports_are_dropped():
+    result = plan(present=set(M), valid=lambda d: d <= M[2], full_reason="all: requested")
+    assert result.dates == tuple(M[:3]) and result.drop == (M[3], M[4])
+    assert result.replaced == tuple(M)
+
+
+def test_missing_watermark_means_recompute_all():
+    assert plan(previous=None).reason == "all: no watermark from a previous run"
+
+
+def test_rewrites_of_silver_are_found_after_the_watermark_only():
+    history = [(3, "RESTORE"), (4, "MERGE"), (5, "APPEND"), (6, "VACUUM END"), (7, "MERGE")]
+    assert rewrite_since(history, 4) is None
+    assert rewrite_since([*history, (8, "OVERWRITE"), (9, "DELETE")], 4) == (
+        "OVERWRITE (version 8)")
+    assert rewrite_since(history, 2) == "RESTORE (version 3)"
+
+
+def test_watermark_round_trips_through_commit_metadata():
+    meta = PREVIOUS.metadata()
+    assert Watermark.from_metadata({"operation": "REPLACE WHERE", **meta}) == PREVIOUS
+    assert Watermark.from_metadata({"operation": "RESTORE"}) is None
