@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 RUN := $(PY) -m
 
 .PHONY: help venv prereqs data bronze silver gold train score pipeline test lint docs \
-        mlflow-ui audit bench bench-store bundle-validate clean clean-venv
+        mlflow-ui audit bench bench-store bench-quality bundle-validate clean clean-venv
 
 help: ## list the targets with one line each
 	@echo "Usage: make TARGET [ENV=local|test|databricks] [ARGS='--set section.key=value ...']"
@@ -72,6 +72,9 @@ audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.cus
 
 bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
 	$(RUN) tools.validate_bundle
+
+bench-quality: $(STAMP) prereqs ## quality gate cost against a Spark write (ARGS='--rows 10000000 --set spark.driver_memory=8g')
+	$(RUN) bench.bench_quality --env $(ENV) $(ARGS)
 
 bench-store: $(STAMP) prereqs ## Delta table store throughput and memory (ARGS='--rows 10000000')
 	$(RUN) bench.bench_store --env $(ENV) $(ARGS)

@@ -133,9 +133,10 @@ def process(ctx: StageContext) -> SilverReport:
         processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
         valid = rows.where((F.size(REASONS) == 0) & ~F.col(IS_DUPLICATE))
         silver_rows = select_silver(valid, processed_at)
+        # silver_rows is a cheap projection of the persisted rows: validate it as it is.
         gate(silver_rows, "silver", settings=ctx.settings, stage="silver", store=store,
              run_id=ctx.run_id, table_name=names.silver_transactions,
-             table_version=_version(store, names.silver_transactions))
+             table_version=_version(store, names.silver_transactions), persist=False)
         quarantine = store.merge(
             names.silver_quarantine,
             select_quarantine(rows.where(F.size(REASONS) > 0), processed_at),

@@ -2,10 +2,11 @@
 
 The only package of the project that imports great_expectations. A stage:
 
-    df = build_silver(...).persist()
-    report = gate(df, "silver", settings=settings, stage="silver", store=store,
-                  table_name=settings.tables.names.silver_transactions)  # raises on `fail`
-    passed, quarantined = split_quarantine(df, report_suite)               # `quarantine`
+    suite = load_suite(settings, "silver")              # SuiteError if the file is wrong
+    df = build_silver(...).persist()                    # validation and write share it
+    gate(df, suite, settings=settings, stage="silver", store=store,
+         table_name=settings.tables.names.silver_transactions)  # DataQualityError on `fail`
+    passed, quarantined = split_quarantine(df, suite)   # `quarantine` rows, with reasons
 """
 
 from lakehouse.quality._gx import build_data_docs

@@ -2,10 +2,11 @@
 
 Cost: one cheap pass computes every check's counts (GX bundles the row-level checks
 into one aggregation over the frame) without fetching unexpected values; a second
-pass, only for failed row-level checks, fetches `quality.sample_size` offending
-values each. Both run on a persisted frame: persist the frame before calling so
-validation and the stage's write share one computation (otherwise the frame is
-persisted for the validation only).
+pass, only for failed `warn`/`fail` row-level checks, fetches `quality.sample_size`
+offending values each (failed `quarantine` checks need none: the quarantine table
+holds every offending row). Both read a persisted frame: persist it before calling,
+so validation and the stage's writes share one computation (an unpersisted frame is
+persisted for the validation only, then released).
 """
 
 from __future__ import annotations
@@ -38,17 +39,21 @@ def validate(
     run_id: str | None = None,
     table_name: str | None = None,
     table_version: int | None = None,
+    persist: bool = True,
 ) -> ValidationReport:
     """Validate `df` against `suite` (a Suite or a suite name under paths.expectations).
 
     Nothing raises on failed checks: act on the returned report. `table_name` and
     `table_version` say which table (and version, when known) the data belongs to;
     they are recorded with the results. Updates Data Docs when quality.data_docs is on.
+    With `persist` (default) an unpersisted `df` is persisted for the validation and
+    released after; pass False when `df` is a cheap filter/projection of a persisted
+    frame (re-reading that frame beats caching a copy).
     """
     suite = load_suite(settings, suite) if isinstance(suite, str) else suite
     started, validated_at = time.perf_counter(), datetime.now(UTC)
     run_id = run_id or f"{stage}-{validated_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    persisted_here = not (df.storageLevel.useMemory or df.storageLevel.useDisk)
+    persisted_here = persist and not (df.storageLevel.useMemory or df.storageLevel.useDisk)
     if persisted_here:
         df.persist()
     try:
@@ -83,6 +88,7 @@ def gate(
     run_id: str | None = None,
     table_name: str | None = None,
     table_version: int | None = None,
+    persist: bool = True,
 ) -> ValidationReport:
     """Validate, record the results (when `store` is given), print the one-line summary,
     and raise DataQualityError if a check of severity `fail` failed.
@@ -91,7 +97,7 @@ def gate(
     table stays at its version. Quarantine routing is `split_quarantine`'s job.
     """
     report = validate(df, suite, settings=settings, stage=stage, run_id=run_id,
-                      table_name=table_name, table_version=table_version)
+                      table_name=table_name, table_version=table_version, persist=persist)
     if store is not None:
         record_results(store, settings, report)
     print(report.summary(), flush=True)
@@ -114,10 +120,10 @@ def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
 def _samples(
     context: Any, suite: Suite, df: DataFrame, by_name: dict[str, Any], size: int
 ) -> dict[str, tuple[Any, ...]]:
-    """Offending values of the failed row checks (one small query each)."""
+    """Offending values of the failed warn/fail row checks (one small query each)."""
     wanted = [c for c in suite.checks if c.name in by_name and not by_name[c.name].success
               and "unexpected_count" in (by_name[c.name].result or {})
-              and c.expectation not in _NO_SAMPLE]
+              and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE]
     if not wanted or size == 0:
         return {}
     details = _gx.gx.ExpectationSuite(name=f"{suite.name}_details",

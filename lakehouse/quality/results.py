@@ -10,6 +10,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakehouse.errors import LakehouseError
 from lakehouse.quality.suites import Check, Severity
 from lakehouse.settings import Settings
 from lakehouse.tables import CommitResult, TableStore
@@ -50,14 +51,22 @@ class CheckResult:
         if self.error:
             return f"{self.check.describe()}: could not run: {self.error}"
         if self.unexpected_count is not None:
-            observed = f"{self.unexpected_count} of {self.element_count} rows unexpected"
-            percent = (self.observed or {}).get("unexpected_percent")
-            if percent is not None:
-                observed += f" ({percent:.4g}% of non-null values)"
+            observed = self._unexpected()
         else:
             observed = f"observed {_json(self.observed)}"
         sample = f"; sample: {_json(list(self.sample))}" if self.sample else ""
         return f"{self.check.describe()}: {observed}{sample}"
+
+    def _unexpected(self) -> str:
+        observed = self.observed if isinstance(self.observed, dict) else {}
+        percent = observed.get("unexpected_percent")
+        share = "n/a" if percent is None else f"{percent:.4g}%"
+        missing = observed.get("missing_count")
+        if missing is None:  # a check that judges NULLs: the share is of all rows
+            return f"{self.unexpected_count} of {self.element_count} rows unexpected ({share})"
+        ignored = f"; {missing} NULL{'' if missing == 1 else 's'} ignored" if missing else ""
+        return (f"{self.unexpected_count} of {(self.element_count or 0) - missing} non-NULL "
+                f"values unexpected ({share}{ignored})")
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class ValidationReport:
             raise DataQualityError(self)
 
 
-class DataQualityError(RuntimeError):
+class DataQualityError(LakehouseError):
     """Checks of severity `fail` failed: the stage stopped before writing anything."""
 
     def __init__(self, report: ValidationReport) -> None:

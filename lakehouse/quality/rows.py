@@ -99,10 +99,15 @@ def with_quality_reasons(
 def split_quarantine(
     df: DataFrame, suite: Suite, *, column: str = REASONS_COLUMN
 ) -> tuple[DataFrame, DataFrame]:
-    """(passed, quarantined): rows failing no quarantine check, with `df`'s columns; and
+    """(passed, quarantined): rows failing no quarantine check, without `column`; and
     rows failing at least one, with `column` listing the reasons. Every row of `df` is
-    in exactly one of them. Persist `df` first if it is expensive: both use it."""
-    flagged = with_quality_reasons(df, suite, column=column)
-    passed = flagged.where(F.size(column) == 0).select(*[flagged[c] for c in df.columns])
+    in exactly one of them.
+
+    If `df` already has `column` (from `with_quality_reasons`), it is used as is: persist
+    that frame and both outputs (and the validation) reuse one computation of it.
+    """
+    flagged = df if column in df.columns else with_quality_reasons(df, suite, column=column)
+    kept = [c for c in flagged.columns if c != column]
+    passed = flagged.where(F.size(column) == 0).select(*[flagged[c] for c in kept])
     quarantined = flagged.where(F.size(column) > 0)
     return passed, quarantined

@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from lakehouse.errors import LakehouseError
 from lakehouse.quality import _gx
 from lakehouse.quality.rows import ROW_LEVEL_TYPES
 from lakehouse.settings import Settings
@@ -46,7 +47,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 GX_SEVERITY = {"fail": "critical", "quarantine": "warning", "warn": "info"}
 
 
-class SuiteError(ValueError):
+class SuiteError(LakehouseError, ValueError):
     """A suite file is missing or invalid; the message names the file and each bad entry."""
 
 
