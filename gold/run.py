@@ -81,6 +81,9 @@ def build(ctx: StageContext, *, recompute: str | None = None,
                           data_end=state.last_date)
     frames = [df.persist(StorageLevel.MEMORY_AND_DISK) for df in (features, labels)]
     try:
+        # Materialise both frames first: the gates then cost validation only, and the
+        # writes and row counts reuse the cache.
+        feature_rows, label_rows = (df.count() for df in frames)
         churn_rate = None
         for planned, df, suite in ((feature_plan, features, FEATURES_SUITE),
                                    (label_plan, labels, LABELS_SUITE)):
@@ -91,8 +94,9 @@ def build(ctx: StageContext, *, recompute: str | None = None,
             churn_rate = labels.agg(F.avg("churned")).first()[0]
         base = {"run_id": ctx.run_id, "silver_table": settings.tables.names.silver_transactions,
                 "silver_version_read": state.version}
-        feature_report = _write(ctx.store, feature_plan, features, base)
-        label_report = _write(ctx.store, label_plan, labels, {**base, "horizon_days": horizon})
+        feature_report = _write(ctx.store, feature_plan, features, feature_rows, base)
+        label_report = _write(ctx.store, label_plan, labels, label_rows,
+                              {**base, "horizon_days": horizon})
     finally:
         for df in (*frames, days):
             df.unpersist()
@@ -100,7 +104,8 @@ def build(ctx: StageContext, *, recompute: str | None = None,
                       time.perf_counter() - started)
 
 
-def _write(store: TableStore, planned: TablePlan, df: DataFrame, metadata: dict) -> TableReport:
+def _write(store: TableStore, planned: TablePlan, df: DataFrame, rows: int,
+           metadata: dict) -> TableReport:
     """Replace the plan's snapshots in the table (created on first use). Each as-of
     date goes to one file, so a later replacement of it rewrites few files."""
     name, plan = planned.name, planned.plan
@@ -113,7 +118,7 @@ def _write(store: TableStore, planned: TablePlan, df: DataFrame, metadata: dict)
                          metadata={**metadata, **mark, "reason": plan.reason,
                                    "as_of_dates": [d.isoformat() for d in plan.dates],
                                    "dropped": [d.isoformat() for d in plan.drop]})
-    return TableReport(name, plan, df.count(), result.version, committed=True)
+    return TableReport(name, plan, rows, result.version, committed=True)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
