@@ -181,5 +181,5 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bronze`."""
     return run_stage("bronze", __doc__.splitlines()[0], _body, add_arguments=_add_arguments,
-                     argv=argv)
+                     argv=argv, uses_quality=True)
 

@@ -139,4 +139,4 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gold`."""
     return run_stage("gold", __doc__.splitlines()[0], _body, add_arguments=_add_arguments,
-                     argv=argv)
+                     argv=argv, uses_quality=True)

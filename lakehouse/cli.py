@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,15 @@ def new_run_id(stage: str) -> str:
     return f"{stage}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
+def _prepare_quality(settings: Settings) -> None:
+    try:
+        from lakehouse.quality import prepare
+
+        prepare(settings)
+    except Exception:  # the gate itself will report any real problem
+        log.debug("could not prepare the quality context in advance", exc_info=True)
+
+
 def run_stage(
     prog: str,
     description: str,
@@ -47,9 +57,13 @@ def run_stage(
     *,
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
     argv: list[str] | None = None,
+    uses_quality: bool = False,
 ) -> int:
     """Parse flags, load settings, start Spark, run `body`, and turn user-fixable
-    errors into one message and exit code 1. Returns the exit code."""
+    errors into one message and exit code 1. Returns the exit code.
+
+    `uses_quality`: the stage runs quality gates; Great Expectations is then imported
+    and its context prepared in the background while the JVM starts (saves seconds)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_config_arguments(parser)
     if add_arguments is not None:
@@ -59,6 +73,8 @@ def run_stage(
     spark, owned = None, SparkSession.getActiveSession() is None
     try:
         settings = settings_from_args(args)
+        if uses_quality:
+            threading.Thread(target=_prepare_quality, args=(settings,), daemon=True).start()
         spark = get_spark(settings)
         context = StageContext(settings, spark, open_store(spark, settings), new_run_id(prog))
         log.info("%s: env=%s backend=%s run_id=%s", prog, settings.env,

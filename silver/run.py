@@ -140,13 +140,15 @@ def process(ctx: StageContext) -> SilverReport:
         quarantine = store.merge(
             names.silver_quarantine,
             select_quarantine(rows.where(F.size(REASONS) > 0), processed_at),
-            keys=QUARANTINE_KEYS, when_matched="ignore", metadata={"run_id": ctx.run_id})
+            keys=QUARANTINE_KEYS, when_matched="ignore", metadata={"run_id": ctx.run_id},
+            keys_unique=True)  # bronze lineage: one row per (batch, file, row)
         seq = (store.txn_version(names.silver_transactions, APP_ID) or 0) + 1
         batches = [{"batch_id": b, **{k: int(counts.get(b, {}).get(k, 0)) for k in COUNTS},
                     "quarantine_version": quarantine.version} for b in pending]
         merged = store.merge(names.silver_transactions, silver_rows, keys=[ROW_KEY],
                              when_matched="ignore", txn=AppTxn(APP_ID, seq),
-                             metadata={"run_id": ctx.run_id, "batches": batches})
+                             metadata={"run_id": ctx.run_id, "batches": batches},
+                             keys_unique=True)  # duplicates were flagged by row_key
     finally:
         rows.unpersist()
     _reconcile(batches, merged.metrics)
@@ -216,4 +218,4 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m silver`."""
-    return run_stage("silver", __doc__.splitlines()[0], _body, argv=argv)
+    return run_stage("silver", __doc__.splitlines()[0], _body, argv=argv, uses_quality=True)

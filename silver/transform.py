@@ -118,8 +118,10 @@ def with_reject_reasons(df: DataFrame, rules: dict[str, Column],
 
 def with_row_key(df: DataFrame) -> DataFrame:
     """A deterministic key over the normalised business fields: an exact duplicate line
-    (after normalisation) gets the same key, in any file or batch."""
-    return df.withColumn(ROW_KEY, F.sha2(F.to_json(F.struct(*KEY_FIELDS)), 256))
+    (after normalisation) gets the same key, in any file or batch. Fields are joined with
+    a separator that cannot occur in CSV text and NULL has its own marker."""
+    parts = [F.coalesce(F.col(c).cast("string"), F.lit("\u0000")) for c in KEY_FIELDS]
+    return df.withColumn(ROW_KEY, F.sha2(F.concat_ws("\u0001", *parts), 256))
 
 
 def with_duplicate_flag(df: DataFrame) -> DataFrame:

@@ -9,7 +9,7 @@ The only package of the project that imports great_expectations. A stage:
     passed, quarantined = split_quarantine(df, suite)   # `quarantine` rows, with reasons
 """
 
-from lakehouse.quality._gx import build_data_docs
+from lakehouse.quality._gx import build_data_docs, prepare
 from lakehouse.quality.gate import gate, validate
 from lakehouse.quality.results import (
     RESULTS_SCHEMA,
@@ -54,6 +54,7 @@ __all__ = [
     "gate",
     "load_suite",
     "parse_suite",
+    "prepare",
     "quality_reasons",
     "read_suite",
     "record_results",

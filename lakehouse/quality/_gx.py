@@ -79,6 +79,13 @@ def get_context(settings: Settings) -> Any:
         return _contexts[key]
 
 
+def prepare(settings: Settings) -> None:
+    """Create the context (and register the expectations) ahead of the first gate; safe to
+    call from a background thread while the Spark session starts."""
+    get_context(settings)
+    register_core_expectations()
+
+
 def file_context(settings: Settings) -> Any:
     """The file-backed context of these settings (even if Data Docs are off)."""
     key = str(project_dir(settings))

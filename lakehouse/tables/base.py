@@ -135,10 +135,13 @@ class TableStore(ABC):
         when_matched: WhenMatched = "update",
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
+        keys_unique: bool = False,
     ) -> CommitResult:
         """Upsert `df` by `keys` (unique, non-NULL in `df`): rows whose keys exist are
         replaced (or left alone with when_matched='ignore'), the rest inserted.
-        Metrics: source_rows, inserted, matched. Creates the table if missing."""
+        Metrics: source_rows, inserted, matched. Creates the table if missing.
+        `keys_unique=True` skips the check of the source's keys (a shuffle): for callers
+        whose source is unique by construction (e.g. deduplicated by that key)."""
 
     @abstractmethod
     def history(self, name: str, *, limit: int | None = None) -> list[HistoryEntry]:

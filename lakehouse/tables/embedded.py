@@ -111,6 +111,7 @@ class EmbeddedStore(TableStore):
         when_matched: WhenMatched = "update",
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
+        keys_unique: bool = False,
     ) -> CommitResult:
         keys = list(keys)
         uri = self.location(name)
@@ -119,7 +120,7 @@ class EmbeddedStore(TableStore):
             df = df.select(*check_schema(name, deltalog.spark_schema(base), df.schema))
             if _already_committed(base, txn):
                 return CommitResult(name, base.version(), committed=False)
-        source_rows = _check_merge_keys(name, df, keys)
+        source_rows = df.count() if keys_unique else _check_merge_keys(name, df, keys)
         if base is None:
             result = self.write(name, df, mode="append", txn=txn, metadata=metadata)
             return _merge_result(result, source_rows, matched=0)

@@ -130,6 +130,7 @@ class NativeStore(TableStore):
         when_matched: WhenMatched = "update",
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
+        keys_unique: bool = False,
     ) -> CommitResult:
         if not self.exists(name):
             return self.write(name, df, mode="append", txn=txn, metadata=metadata)
@@ -137,7 +138,8 @@ class NativeStore(TableStore):
         if txn is not None and done is not None and done >= txn.version:
             return CommitResult(name, self.version(name), committed=False)
         df = df.select(*check_schema(name, self.schema(name), df.schema))
-        if df.groupBy(*keys).count().where(F.col("count") > 1).limit(1).count():
+        if not keys_unique and \
+                df.groupBy(*keys).count().where(F.col("count") > 1).limit(1).count():
             raise MergeKeyError(f"merge into {name}: the source repeats keys {list(keys)}")
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         self.spark.conf.set(
