@@ -73,6 +73,9 @@ audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.cus
 bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
 	$(RUN) tools.validate_bundle
 
+bench: $(STAMP) prereqs ## benchmarks against DuckDB at 1M and 10M rows, incremental month (long; not in make test)
+	$(RUN) bench.run_bench --env $(ENV) $(ARGS)
+
 bench-quality: $(STAMP) prereqs ## quality gate cost against a Spark write (ARGS='--rows 10000000 --set spark.driver_memory=8g')
 	$(RUN) bench.bench_quality --env $(ENV) $(ARGS)
 

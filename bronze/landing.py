@@ -61,6 +61,17 @@ def discover(landing: Path, pattern: str) -> list[LandingFile]:
     return found
 
 
+def unmatched(landing: Path, pattern: str) -> list[str]:
+    """Visible files under `landing` that `pattern` does not match (e.g. an .xlsx dropped
+    next to the CSV files): reported, so they are not ignored silently."""
+    matched = {p for p in landing.rglob(pattern)}
+    return sorted(
+        p.relative_to(landing).as_posix() for p in landing.rglob("*")
+        if p.is_file() and p not in matched
+        and not any(part.startswith((".", "_")) for part in p.relative_to(landing).parts)
+    )
+
+
 def sha256_of(path: Path, chunk: int = 4 << 20) -> str:
     """Hex SHA-256 of a file, streamed."""
     digest = hashlib.sha256()

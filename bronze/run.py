@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from bronze.ingest_log import file_manifest, log_rows, logged_files
-from bronze.landing import LandingFile, discover, plan_ingestion
+from bronze.landing import LandingFile, discover, plan_ingestion, unmatched
 from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
 from bronze.read import file_format_error, read_landing_files
 from lakehouse.cli import StageContext, run_stage
@@ -88,6 +88,11 @@ def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
     )
     for note in plan.notes:
         log.warning(note)
+    ignored = unmatched(ctx.settings.paths.landing, cfg.file_pattern)
+    if ignored:
+        log.warning("ignoring %d file(s) in %s that do not match bronze.file_pattern %r: %s",
+                    len(ignored), ctx.settings.paths.landing, cfg.file_pattern,
+                    ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
     if not plan.ingest:
         return BatchReport(None, 0, 0, 0, 0, 0, _version(store, data_table),
                            _version(store, log_table), time.perf_counter() - started)

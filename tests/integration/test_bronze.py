@@ -127,3 +127,13 @@ def test_invalid_encoding_is_a_clear_error_naming_the_file(ctx):
     with pytest.raises(LakehouseError, match=r"latin\.csv: not valid utf-8"):
         bronze_run.ingest(ctx)
     assert not ctx.store.exists(data)
+
+
+def test_files_that_do_not_match_the_pattern_are_reported_not_ingested(ctx, caplog):
+    write(ctx, "a.csv", month(1))
+    write(ctx, "sales.xlsx", b"PK binary")
+    write(ctx, ".partial.csv", month(1))  # hidden: an upload in progress
+    report = bronze_run.ingest(ctx)
+    assert report.files == 1
+    assert "do not match bronze.file_pattern" in caplog.text and "sales.xlsx" in caplog.text
+    assert ".partial.csv" not in caplog.text
