@@ -94,8 +94,8 @@ def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
                     len(ignored), ctx.settings.paths.landing, cfg.file_pattern,
                     ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
     if not plan.ingest:
-        return BatchReport(None, 0, 0, 0, 0, 0, _version(store, data_table),
-                           _version(store, log_table), time.perf_counter() - started)
+        return BatchReport(None, 0, 0, 0, 0, 0, store.version_if_exists(data_table),
+                           store.version_if_exists(log_table), time.perf_counter() - started)
     seq = _last_seq(store, data_table) + 1
     batch_id, now = f"batch-{seq:06d}", datetime.now(UTC)
     return _write_batch(ctx, list(plan.ingest), seq, batch_id, now, started)
@@ -120,7 +120,7 @@ def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id
         records = sum(m["records"] for m in manifest)
         gate(batch, "bronze", settings=ctx.settings, stage="bronze", store=store,
              run_id=ctx.run_id, table_name=names.bronze_transactions,
-             table_version=_version(store, names.bronze_transactions))
+             table_version=store.version_if_exists(names.bronze_transactions))
         txn = AppTxn(APP_ID, seq)
         meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
         result = store.write(names.bronze_transactions, batch, mode="append", txn=txn,
@@ -167,9 +167,6 @@ def recover_log(store: TableStore, data_table: str, log_table: str, ctx: StageCo
 def _last_seq(store: TableStore, table: str) -> int:
     return store.txn_version(table, APP_ID) or 0
 
-
-def _version(store: TableStore, table: str) -> int | None:
-    return store.version(table) if store.exists(table) else None
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

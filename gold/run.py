@@ -110,7 +110,7 @@ def _write(store: TableStore, planned: TablePlan, df: DataFrame, rows: int,
     date goes to one file, so a later replacement of it rewrites few files."""
     name, plan = planned.name, planned.plan
     if not plan.replaced:
-        version = store.version(name) if store.exists(name) else None
+        version = store.version_if_exists(name)
         return TableReport(name, plan, 0, version, committed=False)
     mark = planned.watermark.metadata() if planned.watermark is not None else {}
     result = store.write(name, df.repartition("as_of_date"), mode="overwrite",

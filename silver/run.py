@@ -122,8 +122,8 @@ def process(ctx: StageContext) -> SilverReport:
     recover_audit(ctx)
     pending = pending_batches(store, names.bronze_ingest_log, names.silver_audit)
     if not pending:
-        return SilverReport((), _version(store, names.silver_transactions),
-                            _version(store, names.silver_quarantine), 0.0)
+        return SilverReport((), store.version_if_exists(names.silver_transactions),
+                            store.version_if_exists(names.silver_quarantine), 0.0)
     bronze = store.read(names.bronze_transactions).where(F.col("_batch_id").isin(pending))
     rows = build_rows(bronze, ctx).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -136,7 +136,7 @@ def process(ctx: StageContext) -> SilverReport:
         # silver_rows is a cheap projection of the persisted rows: validate it as it is.
         gate(silver_rows, "silver", settings=ctx.settings, stage="silver", store=store,
              run_id=ctx.run_id, table_name=names.silver_transactions,
-             table_version=_version(store, names.silver_transactions), persist=False)
+             table_version=store.version_if_exists(names.silver_transactions), persist=False)
         quarantine = store.merge(
             names.silver_quarantine,
             select_quarantine(rows.where(F.size(REASONS) > 0), processed_at),
@@ -205,9 +205,6 @@ def pending_batches(store: TableStore, ingest_log: str, audit: str) -> list[str]
         done = {r[0] for r in store.read(audit).select("batch_id").distinct().collect()}
     return sorted(logged - done)
 
-
-def _version(store: TableStore, table: str) -> int | None:
-    return store.version(table) if store.exists(table) else None
 
 
 def _body(ctx: StageContext, args: argparse.Namespace) -> int:

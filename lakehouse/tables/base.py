@@ -151,6 +151,10 @@ class TableStore(ABC):
     def version(self, name: str) -> int:
         """The table's current version number."""
 
+    def version_if_exists(self, name: str) -> int | None:
+        """The table's current version, or None when it does not exist yet."""
+        return self.version(name) if self.exists(name) else None
+
     @abstractmethod
     def restore(self, name: str, version: int) -> CommitResult:
         """Make `version` the table's content again (as a new version)."""
