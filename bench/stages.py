@@ -1,0 +1,115 @@
+"""Run one stage as its own process (`python -m <module> ...`), as `make` does, and
+measure it: wall seconds (JVM start included), peak memory of the Python driver, the
+JVM and the Python workers, the seconds spent in quality gates (from the stage's
+`quality[<stage>]: ... (X.X s)` lines) and how busy the rest of the machine was."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.procmon import TreeMonitor
+from bench.profile import start_recording, summarize
+from lakehouse.config import PROJECT_ROOT
+
+GATE_LINE = re.compile(r"^quality\[(?P<stage>[\w.-]+)\]: .*\((?P<seconds>\d+(?:\.\d+)?) s\)\s*$")
+STAGE_MODULES = {"bronze": "bronze", "silver": "silver", "gold": "gold", "train": "ml.train"}
+
+
+class StageFailed(RuntimeError):
+    """A stage process exited with a non-zero code; the message holds its last lines."""
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """The measurements of one stage process."""
+
+    stage: str
+    rows: int  # input rows of the run (CSV records), the x axis of every rate
+    seconds: float
+    driver_mib: float
+    jvm_mib: float
+    workers_mib: float
+    gate_seconds: float
+    cpu_seconds: float  # CPU time of the whole process tree
+    other_cpu_share: float | None  # share of all CPUs used by other processes meanwhile
+    load_before: float  # 1-minute load average when the stage started
+    exit_code: int
+    log: str
+    profile: dict | None = None  # py-spy summary of the driver (run_bench --profile)
+
+    @property
+    def rows_per_second(self) -> float:
+        """Input rows per wall second."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def gate_share(self) -> float:
+        """Share of the wall time spent in quality gates."""
+        return self.gate_seconds / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        """JSON-ready fields, rates included."""
+        return {**asdict(self), "rows_per_second": round(self.rows_per_second, 1),
+                "gate_share": round(self.gate_share, 4)}
+
+
+def gate_seconds(lines: Sequence[str]) -> list[float]:
+    """The seconds of every `quality[...]: ... (X.X s)` summary line."""
+    found = []
+    for line in lines:
+        match = GATE_LINE.match(line.strip())
+        if match:
+            found.append(float(match["seconds"]))
+    return found
+
+
+def stage_command(stage: str, overrides: Sequence[str], env_name: str = "local",
+                  extra: Sequence[str] = ()) -> list[str]:
+    """`python -m <module> --env <env> --set ... <extra>` for a stage name (or a module)."""
+    command = [sys.executable, "-m", STAGE_MODULES.get(stage, stage), "--env", env_name]
+    for item in overrides:
+        command += ["--set", item]
+    return [*command, *extra]
+
+
+def run_stage(stage: str, *, rows: int, overrides: Sequence[str], log_dir: Path,
+              env_name: str = "local", extra: Sequence[str] = (), interval: float = 0.2,
+              check: bool = True, name: str | None = None, profile: bool = False) -> StageRun:
+    """Run a stage process to its end while polling its process tree; its stdout and
+    stderr go to `log_dir/<name>.log` (name: the stage's by default). Raises StageFailed
+    on a non-zero exit when `check`. With `profile`, py-spy samples the driver."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    name = name or stage
+    log = log_dir / f"{name}.log"
+    load = os.getloadavg()[0]
+    with open(log, "w", encoding="utf-8") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(stage_command(stage, overrides, env_name, extra),
+                                   stdout=out, stderr=subprocess.STDOUT)
+        with TreeMonitor(process.pid, interval=interval) as monitor:
+            spy = start_recording(process.pid, log_dir / f"{name}.pyspy.txt") \
+                if profile else None
+            code = process.wait()
+            seconds = time.perf_counter() - started
+    summary = None
+    if spy is not None:
+        spy.wait(timeout=60)
+        raw = log_dir / f"{name}.pyspy.txt"
+        summary = summarize(raw, PROJECT_ROOT) if raw.is_file() else None
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    if check and code != 0:
+        tail = "\n".join(lines[-25:])
+        raise StageFailed(f"{name} exited with code {code} (log {log}):\n{tail}")
+    peaks = monitor.peaks
+    return StageRun(name, rows, round(seconds, 2), round(peaks.driver_mib, 1),
+                    round(peaks.jvm_mib, 1), round(peaks.workers_mib, 1),
+                    round(sum(gate_seconds(lines)), 2), round(peaks.own_cpu_seconds, 1),
+                    None if peaks.other_cpu_share is None else round(peaks.other_cpu_share, 3),
+                    round(load, 2), code, str(log), summary)
