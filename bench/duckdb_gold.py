@@ -9,24 +9,13 @@ gaps from exact integer sums), so features match to floating-point rounding.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+from gold.snapshots import month_ends  # the schedule is shared; the SQL is independent
+
 WINDOWS_DAYS = (30, 90, 180)
 TREND_DAYS = 90
-
-
-def month_ends(start: date, end: date) -> list[date]:
-    """Every last day of a month in [start, end]."""
-    found, year, month = [], start.year, start.month
-    while True:
-        last = date(year, month, calendar.monthrange(year, month)[1])
-        if last > end:
-            return found
-        if last >= start:
-            found.append(last)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
 def snapshot_dates(first: date, last: date, *, min_history_days: int,
