@@ -68,6 +68,8 @@ class SilverReport:
     seconds: float
 
     def lines(self) -> list[str]:
+        if not self.batches and self.silver_version is None:
+            return ["silver: no bronze batches to process yet (run `make bronze` first)"]
         if not self.batches:
             return [f"silver: no new bronze batches; tables unchanged (silver version "
                     f"{self.silver_version}, quarantine version {self.quarantine_version})"]
