@@ -56,9 +56,9 @@ def history_rows(store: TableStore, table: str) -> list[dict[str, Any]]:
 
 
 def diff(store: TableStore, table: str, keys: list[str], version_from: int, version_to: int,
-         as_of: str | None = None) -> dict[str, Any]:
-    """Rows added/removed/changed by key, schema changes and numeric drift between two
-    versions (optionally of one as_of_date only)."""
+         as_of: str | None = None, *, with_drift: bool = True) -> dict[str, Any]:
+    """Rows added/removed/changed by key, schema changes and (unless `with_drift` is
+    False) numeric drift between two versions (optionally of one as_of_date only)."""
     before = store.read(table, version=version_from)
     after = store.read(table, version=version_to)
     changes = schema_changes(before.schema, after.schema)
@@ -71,7 +71,7 @@ def diff(store: TableStore, table: str, keys: list[str], version_from: int, vers
               and not c.startswith("_") and c not in ("computed_at", "scored_at")]
     rows = row_changes(before, after, keys, common)
     columns = [c for c in numeric_columns(after.schema, exclude=keys) if c in common]
-    drift = feature_drift(before, after, columns)
+    drift = feature_drift(before, after, columns) if with_drift else []
     return {
         "table": table, "from": version_from, "to": version_to, "as_of_date": as_of,
         "keys": keys, "rows": asdict(rows), "schema_changes": changes,
@@ -112,6 +112,6 @@ def restore_preview(store: TableStore, table: str, keys: list[str], version: int
     current = store.version(table)
     if version == current:
         raise LakehouseError(f"{table} is already at version {version}")
-    result = diff(store, table, keys, current, version)
+    result = diff(store, table, keys, current, version, with_drift=False)
     return {"table": table, "current_version": current, "restore_version": version,
             "rows": result["rows"], "schema_changes": result["schema_changes"]}
