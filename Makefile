@@ -37,23 +37,44 @@ venv: $(STAMP) ## create .venv with the pinned dependencies (done automatically 
 data: $(STAMP) ## generate sample transactions into the landing folder (ARGS='--rows 1000000 --force')
 	$(RUN) datagen --env $(ENV) $(ARGS)
 
+# Several stage goals on one command line (`make bronze silver gold train`) run in one
+# process, in the order given: one JVM start instead of one per stage. The first of them
+# runs them all; the others find nothing left to do. A single goal runs its own entry point.
+STAGES := bronze silver gold train score
+STAGE_GOALS := $(filter $(STAGES),$(MAKECMDGOALS))
+SAMPLE_IF_EMPTY := $(RUN) datagen --env $(ENV) --if-empty
+
+ifneq ($(word 2,$(STAGE_GOALS)),)
+define stage_recipe
+	@if [ "$@" = "$(firstword $(STAGE_GOALS))" ]; then \
+	  $(if $(filter bronze,$(STAGE_GOALS)),$(SAMPLE_IF_EMPTY) && ,)\
+	  $(RUN) lakehouse.pipeline --env $(ENV) $(ARGS) $(STAGE_GOALS); fi
+endef
+else
+stage_recipe = $(RUN) $(1) --env $(ENV) $(ARGS)
+endif
+
 bronze: $(STAMP) prereqs ## ingest new landing CSV files into bronze (generates a sample if landing is empty)
-	$(RUN) datagen --env $(ENV) --if-empty
-	$(RUN) bronze --env $(ENV) $(ARGS)
+ifeq ($(word 2,$(STAGE_GOALS)),)
+	$(SAMPLE_IF_EMPTY)
+endif
+	$(call stage_recipe,bronze)
 
 silver: $(STAMP) prereqs ## type, clean, dedupe and merge new bronze batches into silver
-	$(RUN) silver --env $(ENV) $(ARGS)
+	$(call stage_recipe,silver)
 
 gold: $(STAMP) prereqs ## point-in-time customer features and churn labels
-	$(RUN) gold --env $(ENV) $(ARGS)
+	$(call stage_recipe,gold)
 
 train: $(STAMP) prereqs ## train and evaluate the churn model and segmentation, track in MLflow
-	$(RUN) ml.train --env $(ENV) $(ARGS)
+	$(call stage_recipe,ml.train)
 
 score: $(STAMP) prereqs ## score the latest snapshot with the champion model
-	$(RUN) ml.score --env $(ENV) $(ARGS)
+	$(call stage_recipe,ml.score)
 
-pipeline: bronze silver gold train ## the whole pipeline (same as make bronze silver gold train)
+pipeline: $(STAMP) prereqs ## the whole pipeline in one process (same as make bronze silver gold train)
+	$(SAMPLE_IF_EMPTY)
+	$(RUN) lakehouse.pipeline --env $(ENV) $(ARGS) bronze silver gold train
 
 test: $(STAMP) prereqs lint bundle-validate ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)

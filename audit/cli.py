@@ -15,7 +15,7 @@ import argparse
 
 from audit.report import as_json, table
 from audit.tables import diff, drift_chart, history_rows, keys_for, resolve, restore_preview
-from lakehouse.cli import StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +100,6 @@ COMMANDS = {"history": _history, "diff": _diff, "restore": _restore, "reproduce"
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m audit`."""
-    return run_stage("audit", __doc__.splitlines()[0],
-                     lambda ctx, args: COMMANDS[args.command](ctx, args),
-                     add_arguments=_arguments, argv=argv)
+    return run_stage(Stage("audit", __doc__.splitlines()[0],
+                           lambda ctx, args: COMMANDS[args.command](ctx, args),
+                           add_arguments=_arguments), argv=argv)

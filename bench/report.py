@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 STAGES = ("bronze", "silver", "gold", "train")
+STARTUP = "startup"  # one-process runs: imports, JVM start and stop (see bench.stages)
 TO_GOLD = ("bronze", "silver", "gold")
 SMALL, LARGE = 1_000_000, 10_000_000
 MIB_PER_GIB = 1024
@@ -40,9 +41,12 @@ class Target:
 
 
 def seconds(stages: Mapping[str, Any], names: Iterable[str]) -> float | None:
-    """Summed wall seconds of the named stages, None if one is missing."""
+    """Summed wall seconds of the named stages, None if one is missing; a one-process run
+    adds its startup (the JVM starts once for all of them)."""
     found = [stages[n]["seconds"] for n in names if n in stages]
-    return sum(found) if len(found) == len(tuple(names)) else None
+    if len(found) != len(tuple(names)):
+        return None
+    return sum(found) + stages.get(STARTUP, {}).get("seconds", 0.0)
 
 
 def run_of(results: Mapping[str, Any], size: int) -> Mapping[str, Any] | None:
@@ -106,8 +110,10 @@ def stage_rows(run: Mapping[str, Any], label: str) -> list[list[str]]:
     duck = run.get("duckdb") or {}
     duck_s = duck.get("seconds", {})
     rows = []
-    for name in STAGES:
+    for name in (STARTUP, *STAGES):
         st = run["stages"].get(name)
+        if name == STARTUP and st is None:
+            continue
         if st is None and name not in duck_s:
             continue
         st = st or {}
@@ -188,7 +194,8 @@ def plot(results: Mapping[str, Any], path: Path) -> None:
                       ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#222222"), strict=True))
     for name in (*STAGES, "bronze..gold"):
         names = TO_GOLD if name == "bronze..gold" else (name,)
-        pts = [(r["rows"], seconds(r["stages"], names)) for r in runs]
+        pts = [(r["rows"], seconds(r["stages"], names) if len(names) > 1
+                else r["stages"].get(name, {}).get("seconds")) for r in runs]
         pts = [(x, y) for x, y in pts if y]
         if pts:
             ax.plot(*zip(*pts, strict=True), "o-", color=colors[name], lw=2, label=name)

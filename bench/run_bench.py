@@ -42,7 +42,7 @@ from bench.samples import (
     records,
     working_copy,
 )
-from bench.stages import StageRun, run_stage
+from bench.stages import STARTUP, StageRun, run_stage, split_pipeline_run
 from lakehouse.config import PROJECT_ROOT, load_settings
 
 BENCH = PROJECT_ROOT / "bench"
@@ -80,6 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--event-logs", action="store_true",
                    help="write a Spark event log per stage (logs*/eventlogs/<stage>.json; "
                         "summarise with python -m bench.eventlog)")
+    p.add_argument("--processes", choices=("pipeline", "per-stage"), default="pipeline",
+                   help="pipeline: the stages in one process, as `make bronze silver gold "
+                        "train` runs them (one JVM start); per-stage: each stage its own "
+                        "process, as `make bronze` alone runs it [pipeline]")
     p.add_argument("--cache", type=Path, default=BENCH / "cache")
     p.add_argument("--results", type=Path, default=BENCH / "results")
     return p.parse_args(argv)
@@ -128,6 +132,9 @@ def run_pipeline(stages: tuple[str, ...], *, rows: int, overrides: list[str], lo
         extra = ['spark.conf={"spark.eventLog.enabled": "true", "spark.eventLog.compress": '
                  '"false", "spark.eventLog.rolling.enabled": "false", "spark.eventLog.dir": '
                  f'"file://{events}"}}']
+    if args.processes == "pipeline":
+        return _one_process(stages, rows=rows, overrides=[*overrides, *extra], log_dir=log_dir,
+                            args=args, events=events)
     measured = {}
     for stage in stages:
         before = set(events.glob("*")) if args.event_logs else set()
@@ -139,6 +146,26 @@ def run_pipeline(stages: tuple[str, ...], *, rows: int, overrides: list[str], lo
             run["jobs"] = top["call_sites"][:10]
             print("\n".join("           " + line for line in event_text(top, 6).splitlines()))
         measured[stage] = run
+    return measured
+
+
+def _one_process(stages: tuple[str, ...], *, rows: int, overrides: list[str], log_dir: Path,
+                 args: argparse.Namespace, events: Path) -> dict[str, dict]:
+    """`python -m lakehouse.pipeline <stages>` as one measured process, split into its
+    stages (plus `startup`) by the timing lines it prints."""
+    before = set(events.glob("*")) if args.event_logs else set()
+    run = timed_process("lakehouse.pipeline", rows=rows, overrides=overrides, log_dir=log_dir,
+                        args=args, extra=stages, name="pipeline")
+    measured = split_pipeline_run(run, stages)
+    for name in (STARTUP, *stages):
+        st = measured[name]
+        print(f"    {name:<8} {st['seconds']:8.1f} s  gate {100 * st['gate_share']:4.0f}%",
+              flush=True)
+    for new in sorted(set(events.glob("*")) - before) if args.event_logs else ():
+        target = new.rename(events / "pipeline.json")
+        top = summarize_events(read_events(target), f"{PROJECT_ROOT}/")
+        measured[STARTUP]["jobs"] = top["call_sites"][:10]
+        print("\n".join("           " + line for line in event_text(top, 12).splitlines()))
     return measured
 
 

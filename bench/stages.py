@@ -113,3 +113,40 @@ def run_stage(stage: str, *, rows: int, overrides: Sequence[str], log_dir: Path,
                     round(sum(gate_seconds(lines)), 2), round(peaks.own_cpu_seconds, 1),
                     None if peaks.other_cpu_share is None else round(peaks.other_cpu_share, 3),
                     round(load, 2), code, str(log), summary)
+
+
+PIPELINE_LINE = re.compile(r"^pipeline: (?P<stage>[\w.]+) (?P<seconds>\d+(?:\.\d+)?) s\s*$")
+STARTUP = "startup"  # imports, JVM start and stop: the process wall time outside the stages
+
+
+def split_pipeline_run(run: StageRun, stages: Sequence[str]) -> dict[str, dict]:
+    """Per-stage measurements of one `lakehouse.pipeline` process, from its
+    `pipeline: <stage> X s` lines and the `quality[...]` lines printed between them.
+    `startup` is the rest of the process wall time (imports, JVM start, stop). Memory
+    peaks are the whole process's (one JVM serves every stage)."""
+    lines = Path(run.log).read_text(encoding="utf-8", errors="replace").splitlines()
+    names = {STAGE_MODULES.get(s, s): s for s in stages}
+    seconds, gates, pending = {}, {}, []
+    for line in lines:
+        if GATE_LINE.match(line.strip()):
+            pending.append(line)
+        match = PIPELINE_LINE.match(line.strip())
+        if match and match["stage"] in names:
+            stage = names[match["stage"]]
+            seconds[stage], gates[stage], pending = float(match["seconds"]), \
+                sum(gate_seconds(pending)), []
+    missing = [s for s in stages if s not in seconds]
+    if missing:
+        raise StageFailed(f"pipeline log {run.log} has no timing line for {missing}")
+    base = run.as_dict()
+    out = {}
+    for stage in stages:
+        part = StageRun(stage, run.rows, seconds[stage], run.driver_mib, run.jvm_mib,
+                        run.workers_mib, round(gates[stage], 2), run.cpu_seconds,
+                        run.other_cpu_share, run.load_before, run.exit_code, run.log)
+        out[stage] = {**part.as_dict(), "process": "pipeline"}
+    startup = round(run.seconds - sum(seconds.values()), 2)
+    out[STARTUP] = {**base, "stage": STARTUP, "seconds": startup, "gate_seconds": 0.0,
+                    "gate_share": 0.0, "process": "pipeline", "process_seconds": run.seconds,
+                    "rows_per_second": round(run.rows / startup, 1) if startup else 0.0}
+    return out

@@ -16,7 +16,7 @@ from bronze.ingest_log import file_manifest, log_rows, logged_files
 from bronze.landing import LandingFile, discover, plan_ingestion, unmatched
 from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
 from bronze.read import file_format_error, read_landing_files
-from lakehouse.cli import StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import gate
 from lakehouse.tables import AppTxn, TableStore
@@ -180,8 +180,10 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
+STAGE = Stage("bronze", __doc__.splitlines()[0], _body,
+              add_arguments=_add_arguments, uses_quality=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bronze`."""
-    return run_stage("bronze", __doc__.splitlines()[0], _body, add_arguments=_add_arguments,
-                     argv=argv, uses_quality=True)
-
+    return run_stage(STAGE, argv=argv)

@@ -18,7 +18,7 @@ from gold.labels import churn_labels
 from gold.plan import SnapshotPlan
 from gold.snapshots import in_predicate
 from gold.state import TablePlan, plan_tables, read_silver
-from lakehouse.cli import StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.quality import gate
 from lakehouse.tables import TableStore
 
@@ -136,7 +136,10 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
+STAGE = Stage("gold", __doc__.splitlines()[0], _body,
+              add_arguments=_add_arguments, uses_quality=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gold`."""
-    return run_stage("gold", __doc__.splitlines()[0], _body, add_arguments=_add_arguments,
-                     argv=argv, uses_quality=True)
+    return run_stage(STAGE, argv=argv)

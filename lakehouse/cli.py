@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,36 +51,68 @@ def _prepare_quality(settings: Settings) -> None:
         log.debug("could not prepare the quality context in advance", exc_info=True)
 
 
-def run_stage(
-    prog: str,
-    description: str,
-    body: StageBody,
-    *,
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
-    argv: list[str] | None = None,
-    uses_quality: bool = False,
-) -> int:
-    """Parse flags, load settings, start Spark, run `body`, and turn user-fixable
-    errors into one message and exit code 1. Returns the exit code.
+@dataclass(frozen=True)
+class Stage:
+    """One entry point: its name, its work, and its own flags.
 
     `uses_quality`: the stage runs quality gates; Great Expectations is then imported
     and its context prepared in the background while the JVM starts (saves seconds)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_config_arguments(parser)
-    if add_arguments is not None:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
+
+    prog: str
+    description: str
+    body: StageBody
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    uses_quality: bool = False
+
+    def parser(self) -> argparse.ArgumentParser:
+        """The stage's command line: the configuration flags plus its own."""
+        parser = argparse.ArgumentParser(prog=self.prog, description=self.description)
+        add_config_arguments(parser)
+        if self.add_arguments is not None:
+            self.add_arguments(parser)
+        return parser
+
+
+def run_stage(stage: Stage, *, argv: list[str] | None = None) -> int:
+    """Parse the stage's flags, load settings, start Spark, run it, and turn user-fixable
+    errors into one message and exit code 1. Returns the exit code."""
+    args = stage.parser().parse_args(argv)
+    return run_stages([(stage, args)], config=args)
+
+
+def run_stages(
+    stages: Sequence[tuple[Stage, argparse.Namespace]],
+    *,
+    config: argparse.Namespace,
+    timings: bool = False,
+) -> int:
+    """Run stages in order in this process: one Spark session, one quality context, a
+    fresh run id and context per stage. Settings come from `config` (--env/--set).
+    Stops at the first stage that fails; returns its exit code (0: all succeeded).
+    With `timings`, a `pipeline: <stage> ... s` line follows each stage."""
     configure_logging()
+    prog = stages[0][0].prog if len(stages) == 1 else "pipeline"
     spark, owned = None, SparkSession.getActiveSession() is None
+    started = time.perf_counter()
     try:
-        settings = settings_from_args(args)
-        if uses_quality:
+        settings = settings_from_args(config)
+        if any(stage.uses_quality for stage, _ in stages):
             threading.Thread(target=_prepare_quality, args=(settings,), daemon=True).start()
         spark = get_spark(settings)
-        context = StageContext(settings, spark, open_store(spark, settings), new_run_id(prog))
-        log.info("%s: env=%s backend=%s run_id=%s", prog, settings.env,
-                 context.store.backend, context.run_id)
-        return int(body(context, args) or 0)
+        store = open_store(spark, settings)
+        if timings:
+            print(f"pipeline: Spark session {time.perf_counter() - started:.1f} s", flush=True)
+        for stage, args in stages:
+            prog, begun = stage.prog, time.perf_counter()
+            context = StageContext(settings, spark, store, new_run_id(stage.prog))
+            log.info("%s: env=%s backend=%s run_id=%s", stage.prog, settings.env,
+                     store.backend, context.run_id)
+            code = int(stage.body(context, args) or 0)
+            if timings:
+                print(f"pipeline: {stage.prog} {time.perf_counter() - begun:.1f} s", flush=True)
+            if code:
+                return code
+        return 0
     except LakehouseError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from lakehouse.cli import StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from ml import tracking
 from ml.evaluate import summary_table
@@ -86,9 +86,12 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
+STAGE = Stage("ml.train", __doc__.splitlines()[0], _body)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ml.train`."""
-    return run_stage("ml.train", __doc__.splitlines()[0], _body, argv=argv)
+    return run_stage(STAGE, argv=argv)
 
 
 if __name__ == "__main__":

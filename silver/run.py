@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.cli import StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import gate, load_suite, quality_reasons
 from lakehouse.tables import AppTxn, TableStore
@@ -215,6 +215,9 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
+STAGE = Stage("silver", __doc__.splitlines()[0], _body, uses_quality=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m silver`."""
-    return run_stage("silver", __doc__.splitlines()[0], _body, argv=argv, uses_quality=True)
+    return run_stage(STAGE, argv=argv)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lakehouse.cli import new_run_id, run_stage
+from lakehouse.cli import Stage, new_run_id, run_stage
 
 
 def test_config_error_is_one_line_and_exit_code_1(capsys):
-    code = run_stage("demo", "demo stage", lambda ctx, args: 0,
+    code = run_stage(Stage("demo", "demo stage", lambda ctx, args: 0),
                      argv=["--env", "test", "--set", "spark.shuffle_partitions=zero"])
     assert code == 1
     err = capsys.readouterr().err
