@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.settings import ChurnModelSettings
 from ml.dataset import LABEL
+from ml.parallel import map_in_threads
 
 WEIGHT = "class_weight"
 RAW_VECTOR = "churn_features_raw"
@@ -98,16 +99,19 @@ def fit(train: DataFrame, cfg: ChurnModelSettings, *, reg_param: float,
 
 
 def tune(train: DataFrame, validation: DataFrame, cfg: ChurnModelSettings,
-         score: Callable[[PipelineModel, DataFrame], float]) -> Tuning:
+         score: Callable[[PipelineModel, DataFrame], float], *, workers: int = 1) -> Tuning:
     """Fit every (regParam, elasticNetParam) of the grid on `train`, score it on the later
-    `validation` snapshot with `score(model, validation)` (higher is better). Ties go to the
-    stronger regularization."""
-    grid, models = [], []
-    for reg in cfg.reg_params:
-        for mix in cfg.elastic_net_params:
-            model = fit(train, cfg, reg_param=reg, elastic_net_param=mix)
-            grid.append(GridPoint(reg, mix, score(model, validation)))
-            models.append(model)
+    `validation` snapshot with `score(model, validation)` (higher is better), `workers`
+    settings at a time. Ties go to the stronger regularization."""
+    settings = [(reg, mix) for reg in cfg.reg_params for mix in cfg.elastic_net_params]
+
+    def fit_and_score(setting: tuple[float, float]) -> tuple[GridPoint, PipelineModel]:
+        reg, mix = setting
+        model = fit(train, cfg, reg_param=reg, elastic_net_param=mix)
+        return GridPoint(reg, mix, score(model, validation)), model
+
+    fitted = map_in_threads(fit_and_score, settings, workers=workers)
+    grid, models = [g for g, _ in fitted], [m for _, m in fitted]
     best = max(range(len(grid)), key=lambda i: (grid[i].validation_score, grid[i].reg_param))
     return Tuning(tuple(grid), grid[best], models[best])
 

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.settings import SegmentSettings
 from ml.dataset import LABEL
+from ml.parallel import map_in_threads
 
 SEGMENT = "segment_id"
 PREDICTION = "prediction"  # K-means output column: the name MLflow's pyfunc flavor returns
@@ -69,17 +70,19 @@ def build_pipeline(k: int, *, seed: int, max_iter: int) -> Pipeline:
     ])
 
 
-def choose_k(snapshot: DataFrame, cfg: SegmentSettings, *, seed: int) -> Segmentation:
-    """Fit K-means for each k in [k_min, k_max] and keep the best silhouette (squared
-    Euclidean, on the standardized features); ties go to the smaller k."""
-    evaluator = ClusteringEvaluator(featuresCol=VECTOR, predictionCol=PREDICTION,
-                                    metricName="silhouette", distanceMeasure="squaredEuclidean")
-    fitted = []
-    for k in range(cfg.k_min, cfg.k_max + 1):
+def choose_k(snapshot: DataFrame, cfg: SegmentSettings, *, seed: int,
+             workers: int = 1) -> Segmentation:
+    """Fit K-means for each k in [k_min, k_max] (`workers` at a time) and keep the best
+    silhouette (squared Euclidean, on the standardized features); ties go to the smaller k."""
+    def fit_one(k: int) -> tuple[KCandidate, PipelineModel]:
+        evaluator = ClusteringEvaluator(featuresCol=VECTOR, predictionCol=PREDICTION,
+                                        metricName="silhouette",
+                                        distanceMeasure="squaredEuclidean")
         model = build_pipeline(k, seed=seed, max_iter=cfg.max_iter).fit(snapshot)
         silhouette = float(evaluator.evaluate(model.transform(snapshot)))
-        fitted.append((KCandidate(k, silhouette, float(model.stages[-1].summary.trainingCost)),
-                       model))
+        return KCandidate(k, silhouette, float(model.stages[-1].summary.trainingCost)), model
+
+    fitted = map_in_threads(fit_one, range(cfg.k_min, cfg.k_max + 1), workers=workers)
     best, model = max(fitted, key=lambda pair: (pair[0].silhouette, -pair[0].k))
     return Segmentation(model, best, tuple(c for c, _ in fitted))
 

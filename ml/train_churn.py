@@ -148,7 +148,8 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
         grid_size = len(cfg.churn.reg_params) * len(cfg.churn.elastic_net_params)
         with step(f"churn: tuning {grid_size} settings, validated on {plan.validation_date}"):
             tuning = churn.tune(splits["tune"], splits["validation"], cfg.churn,
-                                _validation_scorer(cfg.churn.tuning_metric))
+                                _validation_scorer(cfg.churn.tuning_metric),
+                                workers=cfg.parallel_fits)
             thresholds = choose_thresholds(scored(splits["validation"], tuning.model))
         with step(f"churn: refit on {len(plan.refit_dates)} snapshots, test on {plan.test_date}"):
             final = churn.fit(splits["train"], cfg.churn, reg_param=tuning.best.reg_param,

@@ -60,7 +60,8 @@ def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
                              context="training", num_rows=rows,
                              tags={"as_of_date": as_of.isoformat()})
         with step(f"segments: K-means for k in {cfg.segments.k_min}..{cfg.segments.k_max}"):
-            seg = segments.choose_k(snapshot, cfg.segments, seed=cfg.seed)
+            seg = segments.choose_k(snapshot, cfg.segments, seed=cfg.seed,
+                                    workers=cfg.parallel_fits)
         labeled, churn_as_of = None, None
         if labeled_test is not None:
             labeled = segments.assign(labeled_test, seg.model)
