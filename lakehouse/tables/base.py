@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,8 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from lakehouse.errors import LakehouseError
 
@@ -136,12 +141,51 @@ class TableStore(ABC):
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
         keys_unique: bool = False,
+        target_filter: str | None = None,
     ) -> CommitResult:
         """Upsert `df` by `keys` (unique, non-NULL in `df`): rows whose keys exist are
         replaced (or left alone with when_matched='ignore'), the rest inserted.
         Metrics: source_rows, inserted, matched. Creates the table if missing.
         `keys_unique=True` skips the check of the source's keys (a shuffle): for callers
-        whose source is unique by construction (e.g. deduplicated by that key)."""
+        whose source is unique by construction (e.g. deduplicated by that key).
+
+        `target_filter` (SQL over the table's columns, unqualified): a condition every
+        target row that can match a source row satisfies; rows outside it are neither
+        read nor touched, so the merge only scans the files (row groups) that can match.
+        The caller must pass a condition implied by key equality (e.g. `day = ...` when
+        the key includes the day, or a range the source's key values fall in): a target
+        row outside it is never matched, so in 'ignore' mode its source row is inserted
+        as new (a duplicate key), and in 'update' mode both rows stay."""
+
+    def staging_folder(self, name: str) -> str:
+        """A new, empty folder to write Parquet files into (outside Spark, e.g. with
+        pyarrow) for `append_files(name, folder, ...)`. Here: `<lake>/_staging/...`;
+        a backend that can adopt files in place puts it under the table."""
+        layer, table = split_name(name)
+        folder = self.lake_root / "_staging" / layer / table / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return str(folder)
+
+    def discard_staging(self, folder: str) -> None:
+        """Remove a staging folder and its files (for files that will not be committed)."""
+        shutil.rmtree(folder, ignore_errors=True)
+
+    @abstractmethod
+    def append_files(
+        self,
+        name: str,
+        folder: str,
+        *,
+        schema: T.StructType,
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        """Append the Parquet files in `folder` (from `staging_folder(name)`; each with
+        exactly the columns of `schema`) in one commit, creating the table if missing.
+        Schemas must match the table's and the files' must match `schema`, else
+        SchemaMismatchError. With `txn`, a version already committed is skipped.
+        The staged files are removed whenever they are not committed (skip or error).
+        Metrics: rows_written."""
 
     @abstractmethod
     def history(self, name: str, *, limit: int | None = None) -> list[HistoryEntry]:
@@ -206,6 +250,31 @@ def check_schema(name: str, table: T.StructType, incoming: T.StructType) -> list
             + "; ".join(problems)
         )
     return [f.name for f in table.fields]
+
+
+def check_parquet_files(name: str, paths: Sequence[str], schema: T.StructType) -> None:
+    """Check that every Parquet file in `paths` has the columns and types of `schema`
+    (read from the footers; nullability aside, any time zone for timestamps, which Parquet
+    stores as UTC anyway). Raises SchemaMismatchError naming the first file that differs."""
+    want = {f.name: _comparable(f.type) for f in to_arrow_schema(schema)}
+    for path in paths:
+        have = {f.name: _comparable(f.type) for f in pq.read_schema(path)}
+        problems = [f"missing column {c!r} ({t})" for c, t in want.items() if c not in have]
+        problems += [f"unexpected column {c!r} ({t})" for c, t in have.items() if c not in want]
+        problems += [f"column {c!r} is {have[c]}, expected {t}" for c, t in want.items()
+                     if c in have and have[c] != t]
+        if problems:
+            raise SchemaMismatchError(
+                f"Parquet file {path} does not match the schema of the data for table "
+                f"{name}; nothing was written: " + "; ".join(problems))
+
+
+def _comparable(arrow_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None:
+        return pa.timestamp(arrow_type.unit, tz="UTC")
+    if pa.types.is_large_string(arrow_type):
+        return pa.string()
+    return arrow_type
 
 
 def commit_metadata(operation: str, txn: AppTxn | None, extra: Mapping[str, Any] | None) -> str:

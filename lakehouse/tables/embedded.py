@@ -1,8 +1,9 @@
 """Embedded Delta backend: Spark computes and writes Parquet, delta-rs owns the log.
 
 Used wherever the delta-spark connector jars are missing (laptops, CI). No table is
-collected through the driver: Spark writes the files in parallel, and the driver
-only lists them and commits their paths.
+collected through the driver: Spark writes the files in parallel (or tasks write them
+with pyarrow into `staging_folder`, for `append_files`), and the driver only lists
+them and commits their paths.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lakehouse.tables.base import (
     TableStoreError,
     WhenMatched,
     WriteMode,
+    check_parquet_files,
     check_schema,
     commit_metadata,
     parse_metadata,
@@ -112,6 +114,7 @@ class EmbeddedStore(TableStore):
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
         keys_unique: bool = False,
+        target_filter: str | None = None,
     ) -> CommitResult:
         keys = list(keys)
         uri = self.location(name)
@@ -126,22 +129,26 @@ class EmbeddedStore(TableStore):
             return _merge_result(result, source_rows, matched=0)
         live = deltalog.file_paths(base)
         target = self._scan(base, list(live), with_file=True)
-        per_file = (
-            target.select(*keys, FILE_COLUMN)
-            .join(df.select(*keys), on=keys, how="inner")
-            .groupBy(FILE_COLUMN)
-            .count()
-            .collect()
-        )
-        matched = sum(r["count"] for r in per_file)
+        if target_filter is not None:  # pushed to Parquet: row groups outside it are skipped
+            target = target.where(F.expr(target_filter))
         with _Stage(uri) as stage:
-            if when_matched == "ignore" or not per_file:
+            if when_matched == "ignore":
                 new_rows = df.join(target.select(*keys), on=keys, how="left_anti")
                 files, removed = stage.write(new_rows), []
+                matched = source_rows - _rows(files)  # keys are unique in the source
             else:
+                per_file = (
+                    target.select(*keys, FILE_COLUMN)
+                    .join(df.select(*keys), on=keys, how="inner")
+                    .groupBy(FILE_COLUMN)
+                    .count()
+                    .collect()
+                )
+                matched = sum(r["count"] for r in per_file)
                 touched = [r[FILE_COLUMN] for r in per_file]
-                kept = self._scan(base, touched).join(df.select(*keys), on=keys, how="left_anti")
-                files = stage.write(kept.unionByName(df))
+                kept = _rows_not_replaced(self._scan(base, touched), df.select(*keys), keys,
+                                          target_filter) if touched else None
+                files = stage.write(df if kept is None else kept.unionByName(df))
                 removed = [live[_local_path(p)] for p in touched]
             version = deltalog.commit(
                 uri, df.schema, files, mode="append", base=base, removed=removed, txn=txn,
@@ -150,6 +157,50 @@ class EmbeddedStore(TableStore):
                     "source_rows": source_rows, "matched": matched}),
             )
         return _merge_result(CommitResult(name, version, True), source_rows, matched)
+
+    def staging_folder(self, name: str) -> str:
+        # Under the table root, like _Stage: append_files commits the files where they are.
+        folder = os.path.join(self.location(name), f"part-{uuid.uuid4().hex}")
+        os.makedirs(folder)
+        return folder
+
+    def append_files(
+        self,
+        name: str,
+        folder: str,
+        *,
+        schema: T.StructType,
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        uri = self.location(name)
+        adopted, moved = folder, False
+        try:
+            base = deltalog.open_table(uri) if self.exists(name) else None
+            if base is not None:
+                check_schema(name, deltalog.spark_schema(base), schema)
+                if _already_committed(base, txn):
+                    self.discard_staging(folder)
+                    return CommitResult(name, base.version(), committed=False)
+            adopted, moved = _adopt(uri, folder)
+            files = deltalog.staged_files(uri, adopted)
+            check_parquet_files(name, [os.path.join(uri, f.path) for f in files], schema)
+            for empty in (f for f in files if f.rows == 0):
+                os.remove(os.path.join(uri, empty.path))
+            files = [f for f in files if f.rows > 0]
+            version = deltalog.commit(
+                uri, schema, files, mode="append", base=base, txn=txn,
+                user_metadata=commit_metadata(
+                    "APPEND", txn, {**(metadata or {}), "rows_written": _rows(files)}),
+            )
+        except BaseException:
+            self.discard_staging(folder)
+            if moved:
+                self.discard_staging(adopted)
+            raise
+        if moved:
+            self.discard_staging(folder)  # emptied by the move
+        return CommitResult(name, version, True, {"rows_written": _rows(files)})
 
     def history(self, name: str, *, limit: int | None = None) -> list[HistoryEntry]:
         table = deltalog.open_table(self.location(name))
@@ -248,6 +299,23 @@ class _Stage:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _adopt(table_root: str, folder: str) -> tuple[str, bool]:
+    """The folder under the table root that holds the staged Parquet files, and whether
+    they were moved there: `folder` itself when it is under the root already, else a new
+    one the files are moved into (a rename on the same filesystem)."""
+    if not os.path.isdir(folder):
+        raise TableStoreError(f"staging folder {folder} does not exist: nothing to append")
+    root, here = os.path.realpath(table_root), os.path.realpath(folder)
+    if here != root and os.path.commonpath([root, here]) == root:
+        return os.path.join(table_root, os.path.relpath(here, root)), False
+    target = os.path.join(table_root, f"part-{uuid.uuid4().hex}")
+    os.makedirs(target)
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".parquet") and entry.is_file():
+            shutil.move(entry.path, os.path.join(target, entry.name))
+    return target, True
+
+
 def _already_committed(table: DeltaTable, txn: AppTxn | None) -> bool:
     if txn is None:
         return False
@@ -276,6 +344,18 @@ def _check_merge_keys(name: str, df: DataFrame, keys: list[str]) -> int:
             "dedupe the source first"
         )
     return int(rows)
+
+
+def _rows_not_replaced(
+    rows: DataFrame, source_keys: DataFrame, keys: list[str], target_filter: str | None
+) -> DataFrame:
+    """The rows of a rewritten file that stay: all but those (inside `target_filter`)
+    whose key is in the source. Rows outside the filter are kept whatever their key."""
+    if target_filter is None:
+        return rows.join(source_keys, on=keys, how="left_anti")
+    in_scope = F.coalesce(F.expr(target_filter), F.lit(False))
+    return rows.where(~in_scope).unionByName(
+        rows.where(in_scope).join(source_keys, on=keys, how="left_anti"))
 
 
 def _merge_result(result: CommitResult, source_rows: int, matched: int) -> CommitResult:

@@ -25,6 +25,7 @@ from lakehouse.tables.base import (
     TableStore,
     WhenMatched,
     WriteMode,
+    check_parquet_files,
     check_schema,
     commit_metadata,
     parse_metadata,
@@ -131,6 +132,7 @@ class NativeStore(TableStore):
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
         keys_unique: bool = False,
+        target_filter: str | None = None,
     ) -> CommitResult:
         if not self.exists(name):
             return self.write(name, df, mode="append", txn=txn, metadata=metadata)
@@ -147,10 +149,15 @@ class NativeStore(TableStore):
             commit_metadata("MERGE", txn, {**(metadata or {}), "keys": list(keys)}),
         )
         try:
-            builder = self._delta(name).alias("t").merge(df.alias("s"), condition)
-            if when_matched == "update":
-                builder = builder.whenMatchedUpdateAll()
-            builder.whenNotMatchedInsertAll().execute()
+            target = self._delta(name).alias("t")
+            if target_filter is not None:
+                builder = _filtered_merge(target, df, list(keys), when_matched, target_filter)
+            else:
+                builder = target.merge(df.alias("s"), condition)
+                if when_matched == "update":
+                    builder = builder.whenMatchedUpdateAll()
+                builder = builder.whenNotMatchedInsertAll()
+            builder.execute()
         finally:
             self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
         latest = self.history(name, limit=1)[0]
@@ -158,6 +165,36 @@ class NativeStore(TableStore):
             "inserted": int(latest.metrics.get("numTargetRowsInserted", 0)),
             "matched": int(latest.metrics.get("numTargetRowsUpdated", 0)),
         })
+
+    def append_files(
+        self,
+        name: str,
+        folder: str,
+        *,
+        schema: T.StructType,
+        txn: AppTxn | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommitResult:
+        # delta-spark cannot adopt foreign files: Spark reads them (a vectorised scan)
+        # and appends them through the connector; the staged copies then go.
+        try:
+            if self.exists(name):
+                check_schema(name, self.schema(name), schema)
+                done = self.txn_version(name, txn.app_id) if txn else None
+                if txn is not None and done is not None and done >= txn.version:
+                    return CommitResult(name, self.version(name), committed=False)
+            paths = sorted(str(p) for p in Path(folder).glob("*.parquet"))
+            check_parquet_files(name, paths, schema)
+            df = self.spark.read.schema(schema).parquet(*paths) if paths else \
+                self.spark.createDataFrame([], schema)
+            result = self.write(name, df, mode="append", txn=txn, metadata=metadata)
+        finally:
+            self.discard_staging(folder)
+        latest = next((h for h in self.history(name, limit=5) if h.version == result.version),
+                      None)
+        rows = latest.metrics.get("numOutputRows") if latest is not None else None
+        return CommitResult(name, result.version, True,
+                            {} if rows is None else {"rows_written": int(rows)})
 
     def history(self, name: str, *, limit: int | None = None) -> list[HistoryEntry]:
         rows = self._delta(name).history(limit).collect() if limit else \
@@ -185,6 +222,31 @@ class NativeStore(TableStore):
             f"VACUUM {self.identifier(name)} RETAIN {int(retention_hours)} HOURS{dry}"
         ).collect()
         return [r[0] for r in rows]
+
+
+SOURCE_PREFIX = "__source_"
+
+
+def _filtered_merge(target: Any, df: DataFrame, keys: list[str], when_matched: WhenMatched,
+                    target_filter: str) -> Any:
+    """The merge builder (delta.tables.DeltaMergeBuilder) of `df` into `target` (aliased
+    't') whose condition also requires `target_filter` of the target row; Delta uses
+    such target-only conjuncts to skip files. The filter names columns unqualified, so
+    the source's columns are renamed (SOURCE_PREFIX) to names the target does not have:
+    each name in the filter then resolves to the target alone. The actions list every
+    column (what updateAll / insertAll do with equal names)."""
+    renamed = {c: SOURCE_PREFIX + c for c in df.columns}
+    source = df.select(*[F.col(_quoted(c)).alias(r) for c, r in renamed.items()]).alias("s")
+    on = " AND ".join(f"t.{_quoted(k)} <=> s.{_quoted(renamed[k])}" for k in keys)
+    builder = target.merge(source, f"({on}) AND ({target_filter})")
+    values = {_quoted(c): f"s.{_quoted(r)}" for c, r in renamed.items()}
+    if when_matched == "update":
+        builder = builder.whenMatchedUpdate(set=values)
+    return builder.whenNotMatchedInsert(values=values)
+
+
+def _quoted(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
 
 
 def _num(value: Any) -> Any:
