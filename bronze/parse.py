@@ -2,13 +2,15 @@
 
 Pure Python (the csv module, which handles quoted commas, quotes and newlines exactly),
 streamed in batches so memory stays bounded whatever the file size. Spark runs it one
-file per task (see `bronze.read`); it has no Spark dependency itself, so it is unit
-tested on plain strings.
+file per task, each task writing its records as Parquet (`bronze.read`, `bronze.stage`);
+it has no Spark dependency itself, so it is unit tested on plain strings.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,23 +72,65 @@ def map_header(
     return HeaderMap(positions, extras)
 
 
-def _records(lines: Iterable[str], delimiter: str) -> Iterator[tuple[list[str], str, int]]:
-    """(fields, raw text, starting line number) per record; blank lines yield no record."""
-    raw: list[str] = []
+@dataclass(frozen=True)
+class RawBatch:
+    """Consecutive records of one file as parsed, before they become columns.
 
-    def source() -> Iterator[str]:
-        for line in lines:
-            raw.append(line)
-            yield line
+    `fields` holds `header.width` fields per record, record after record, in one flat
+    list of strings (so column i is the slice `[i::width]`; a list per record would make
+    the garbage collector walk every record of the batch again and again). Empty fields
+    are still `''`; a corrupt record is `width` Nones, its raw text in `corrupt`.
+    """
 
-    reader = csv.reader(source(), delimiter=delimiter, strict=False)
-    line_number = 1
-    for fields in reader:
-        text = "".join(raw)
-        raw.clear()
-        start, line_number = line_number, reader.line_num + 1
-        if fields:
-            yield fields, text.rstrip("\r\n"), start
+    source: str
+    header: HeaderMap
+    fields: list[str | None]
+    lines: list[int]  # starting line number of each record
+    corrupt: Mapping[int, str]  # record index in the batch -> raw text
+    first_row: int  # row number of the first record (1 = first after the header)
+
+    @property
+    def rows(self) -> int:
+        return len(self.lines)
+
+    def field_column(self, column: str) -> list[str | None] | None:
+        """The raw fields of a canonical column (None if this file lacks it)."""
+        index = self.header.positions.get(column)
+        return None if index is None else self.fields[index::self.header.width]
+
+    def corrupt_texts(self) -> list[str | None]:
+        """Per record, its raw text if it is corrupt, else None."""
+        texts: list[str | None] = [None] * self.rows
+        for index, text in self.corrupt.items():
+            texts[index] = text
+        return texts
+
+    def rescued(self) -> list[str | None]:
+        """Per record, the fields of the columns not expected, as a JSON object (None if
+        the file has no such columns, and for corrupt records)."""
+        if not self.header.extras:
+            return [None] * self.rows
+        width, names = self.header.width, list(self.header.extras.values())
+        values = zip(*(self.fields[i::width] for i in self.header.extras), strict=True)
+        rescued: list[str | None] = [
+            json.dumps(dict(zip(names, v, strict=True)), ensure_ascii=False) for v in values]
+        for index in self.corrupt:
+            rescued[index] = None
+        return rescued
+
+    def columns(self, columns: Iterable[str]) -> dict[str, list]:
+        """The batch as lists: canonical `columns` (empty fields as None), then lineage."""
+        batch: dict[str, list] = {}
+        for column in columns:
+            raw = self.field_column(column)
+            # `v or None`: empty means NULL, anything else is kept exactly as received.
+            batch[column] = [None] * self.rows if raw is None else [v or None for v in raw]
+        batch[CORRUPT] = self.corrupt_texts()
+        batch[RESCUED] = self.rescued()
+        batch[SOURCE_FILE] = [self.source] * self.rows
+        batch[ROW_NUMBER] = list(range(self.first_row, self.first_row + self.rows))
+        batch[LINE_NUMBER] = self.lines
+        return batch
 
 
 def parse_lines(
@@ -101,40 +145,70 @@ def parse_lines(
     """Yield column batches (canonical columns + lineage) for every record after the
     header. Records with the wrong number of fields keep their raw text in
     `_corrupt_record`; columns not in `aliases` go, as JSON, to `_rescued`."""
-    records = _records(lines, delimiter)
-    first = next(records, None)
-    if first is None:
+    for batch in parse_records(lines, source=source, aliases=aliases, required=required,
+                               delimiter=delimiter, batch_rows=batch_rows):
+        yield batch.columns(aliases)
+
+
+def parse_records(
+    lines: Iterable[str],
+    *,
+    source: str,
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    delimiter: str = ",",
+    batch_rows: int = 50_000,
+) -> Iterator[RawBatch]:
+    """`parse_lines` before the batches become columns: for callers that convert the
+    flat fields themselves (e.g. straight to Arrow, see `bronze.stage`)."""
+    # The csv reader reads `lines`; `shadow` (a tee, buffered in C) replays the same
+    # lines so the raw text of a corrupt record can be cut out without wrapping every
+    # line in Python.
+    lines, shadow = itertools.tee(lines)
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+    fields = next((f for f in reader if f), None)  # blank lines yield no record
+    if fields is None:
         return
-    header = map_header(first[0], aliases, required, source)
-    columns = list(aliases)
-    batch = _empty_batch(columns)
-    for row_number, (fields, text, line) in enumerate(records, start=1):
-        if len(fields) == header.width:
-            for column in columns:
-                index = header.positions.get(column)
-                batch[column].append(_value(fields[index]) if index is not None else None)
-            rescued = {name: fields[i] for i, name in header.extras.items()}
-            batch[RESCUED].append(json.dumps(rescued, ensure_ascii=False) if rescued else None)
-            batch[CORRUPT].append(None)
-        else:
-            for column in columns:
-                batch[column].append(None)
-            batch[RESCUED].append(None)
-            batch[CORRUPT].append(text)
-        batch[SOURCE_FILE].append(source)
-        batch[ROW_NUMBER].append(row_number)
-        batch[LINE_NUMBER].append(line)
-        if len(batch[SOURCE_FILE]) >= batch_rows:
-            yield batch
-            batch = _empty_batch(columns)
-    if batch[SOURCE_FILE]:
-        yield batch
+    header = map_header(fields, aliases, required, source)
+    raw = _RawText(shadow)
+    width, blank = header.width, (None,) * header.width
+    flat: list[str | None] = []
+    starts: list[int] = []
+    corrupt: dict[int, str] = {}
+    row_number, end = 1, reader.line_num
+    for fields in reader:
+        start, end = end + 1, reader.line_num
+        if not fields:
+            continue
+        if len(fields) != width:
+            corrupt[len(starts)] = raw.cut(start, end)
+            fields = blank
+        flat.extend(fields)
+        starts.append(start)
+        if len(starts) >= batch_rows:
+            yield RawBatch(source, header, flat, starts, corrupt, row_number)
+            row_number += len(starts)
+            flat, starts, corrupt = [], [], {}
+            raw.skip_to(end)  # bounds the tee's buffer
+    if starts:
+        yield RawBatch(source, header, flat, starts, corrupt, row_number)
 
 
-def _empty_batch(columns: Sequence[str]) -> dict[str, list]:
-    return {name: [] for name in (*columns, *LINEAGE)}
+class _RawText:
+    """The raw text of line ranges of the input, read once in order from a tee."""
 
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines, self.consumed = lines, 0
 
-def _value(field: str) -> str | None:
-    # Empty means NULL; anything else is kept exactly as received (spaces included).
-    return field if field != "" else None
+    def skip_to(self, line: int) -> None:
+        """Drop the lines up to `line` (1-based, inclusive)."""
+        if line > self.consumed:
+            collections.deque(itertools.islice(self.lines, line - self.consumed), maxlen=0)
+            self.consumed = line
+
+    def cut(self, start: int, end: int) -> str:
+        """Lines `start`..`end` (1-based, inclusive) joined, without the final newline."""
+        self.skip_to(start - 1)
+        text = "".join(itertools.islice(self.lines, end - start + 1))
+        self.consumed = end
+        return text.rstrip("\r\n")

@@ -1,25 +1,28 @@
-"""Spark side of parsing: one task per landing file, records streamed as Arrow batches."""
+"""Spark side of parsing: one task per landing file, each writing its records as Parquet.
+
+The tasks parse with the csv module and write Parquet with pyarrow (`bronze.stage`),
+so no record crosses from Python into the JVM; the driver gets back one small
+`ParsedFile` (paths and counts) per landing file.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from bronze.landing import LandingFile
-from bronze.parse import (
-    CORRUPT,
-    LINE_NUMBER,
-    RESCUED,
-    ROW_NUMBER,
-    SOURCE_FILE,
-    FileFormatError,
-    parse_lines,
-)
+from bronze.parse import CORRUPT, LINE_NUMBER, RESCUED, ROW_NUMBER, SOURCE_FILE
+from bronze.stage import ParsedFile, parse_to_parquet
 from lakehouse.errors import LakehouseError
+
+BATCH_ID = "_batch_id"
+INGESTED_AT = "_ingested_at"
 
 _ERROR = re.compile(r"FileFormatError: (.+)")
 
@@ -37,44 +40,50 @@ def raw_schema(columns: Sequence[str]) -> T.StructType:
     return T.StructType(fields)
 
 
-def read_landing_files(
+def table_schema(columns: Sequence[str]) -> T.StructType:
+    """The bronze table's schema: the raw records plus the batch lineage columns."""
+    return T.StructType([
+        *raw_schema(columns).fields,
+        T.StructField(BATCH_ID, T.StringType()),
+        T.StructField(INGESTED_AT, T.TimestampType()),  # UTC microseconds in the files
+    ])
+
+
+def parse_landing_files(
     spark: SparkSession,
     files: Sequence[LandingFile],
     *,
+    folder: str,
+    batch_id: str,
+    ingested_at: datetime,
     aliases: Mapping[str, Sequence[str]],
     required: Sequence[str],
     delimiter: str,
     encoding: str,
-) -> DataFrame:
-    """All records of `files` as a DataFrame of raw strings (lazy: parsed when used)."""
-    schema = raw_schema(list(aliases))
-    arrow_schema = pa.schema([(f.name, pa.string() if isinstance(f.dataType, T.StringType)
-                               else pa.int64()) for f in schema.fields])
+) -> list[ParsedFile]:
+    """Parse `files` (one Spark task each) into Parquet files in `folder` with the
+    schema `table_schema(aliases)`; one ParsedFile per landing file, in order. A file
+    that cannot be read at all raises a LakehouseError naming it."""
+    schema = to_arrow_schema(table_schema(list(aliases)))
+    constants = {BATCH_ID: batch_id, INGESTED_AT: ingested_at}
     aliases = {k: list(v) for k, v in aliases.items()}
     required = list(required)
-    # utf-8-sig reads plain UTF-8 too and drops a byte-order mark if there is one.
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
 
-    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            for rel, path in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
-                                 strict=True):
-                try:
-                    with open(path, encoding=codec, newline="") as handle:
-                        for columns in parse_lines(handle, source=rel, aliases=aliases,
-                                                   required=required, delimiter=delimiter):
-                            yield pa.RecordBatch.from_pydict(columns, schema=arrow_schema)
-                except UnicodeDecodeError as err:
-                    raise FileFormatError(
-                        f"{rel}: not valid {encoding} at byte {err.start} ({err.reason}); "
-                        "set bronze.encoding (e.g. latin-1)"
-                    ) from None
+    def parse(task: tuple[int, str, str]) -> ParsedFile:
+        index, source, path = task
+        return parse_to_parquet(source, path, prefix=os.path.join(folder, f"part-{index:05d}"),
+                                schema=schema, constants=constants, aliases=aliases,
+                                required=required, delimiter=delimiter, encoding=encoding)
 
+    tasks = [(i, f.path, f.absolute) for i, f in enumerate(files)]
     # One slice per file, so files are parsed in parallel, one task each.
-    slices = spark.sparkContext.parallelize([(f.path, f.absolute) for f in files],
-                                            max(len(files), 1))
-    tasks = spark.createDataFrame(slices, "path string, absolute string")
-    return tasks.mapInArrow(parse, schema)
+    try:
+        return spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(parse).collect()
+    except Exception as err:  # a parse error inside a Spark task
+        clean = file_format_error(err)
+        if clean is None:
+            raise
+        raise clean from None
 
 
 def file_format_error(err: Exception) -> LakehouseError | None:

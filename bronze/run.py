@@ -1,4 +1,11 @@
-"""`make bronze`: ingest new landing files into bronze, exactly once, nothing lost."""
+"""`make bronze`: ingest new landing files into bronze, exactly once, nothing lost.
+
+A batch: Spark tasks parse the new files straight into Parquet files in a staging
+folder of the table (`bronze.read`), the quality gate reads those files, the table
+store commits them as they are (with the batch's file manifest and an application
+transaction id), then the ingest log records the files. Until the commit, a failure
+removes the staged files.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from bronze.ingest_log import file_manifest, log_rows, logged_files
 from bronze.landing import LandingFile, discover, plan_ingestion, unmatched
-from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
-from bronze.read import file_format_error, read_landing_files
+from bronze.read import parse_landing_files, table_schema
+from bronze.stage import ParsedFile
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import gate
@@ -24,8 +30,6 @@ from lakehouse.tables import AppTxn, TableStore
 log = logging.getLogger("bronze")
 
 APP_ID = "bronze-ingest"  # application transaction id on both tables: batch_seq commits once
-BATCH_ID = "_batch_id"
-INGESTED_AT = "_ingested_at"
 
 
 class ReconciliationError(LakehouseError):
@@ -55,22 +59,6 @@ class BatchReport:
                 f"{self.rescued_records:,} with rescued columns) -> bronze version "
                 f"{self.bronze_version}, log version {self.log_version}; "
                 f"{self.seconds:.1f} s")
-
-
-def with_batch_columns(df: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
-    """Add the batch lineage columns."""
-    return df.select("*", F.lit(batch_id).alias(BATCH_ID),
-                     F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT))
-
-
-def count_by_file(df: DataFrame) -> dict[str, dict[str, int]]:
-    """records, corrupt_records and rescued_records per source file."""
-    rows = df.groupBy(SOURCE_FILE).agg(
-        F.count(F.lit(1)).alias("records"),
-        F.count(CORRUPT).alias("corrupt_records"),
-        F.count(RESCUED).alias("rescued_records"),
-    ).collect()
-    return {r[SOURCE_FILE]: r.asDict() for r in rows}
 
 
 def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
@@ -103,39 +91,48 @@ def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
 
 def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id: str,
                  now: datetime, started: float) -> BatchReport:
-    cfg, names, store = ctx.settings.bronze, ctx.settings.tables.names, ctx.store
-    raw = read_landing_files(ctx.spark, files, aliases=cfg.header_aliases,
-                             required=cfg.required_columns, delimiter=cfg.delimiter,
-                             encoding=cfg.encoding)
-    batch = with_batch_columns(raw, batch_id, now).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        try:
-            counts = count_by_file(batch)
-        except Exception as err:  # a parse error inside a Spark task
-            clean = file_format_error(err)
-            if clean is None:
-                raise
-            raise clean from None
-        manifest = file_manifest(files, counts)
-        records = sum(m["records"] for m in manifest)
-        gate(batch, "bronze", settings=ctx.settings, stage="bronze", store=store,
-             run_id=ctx.run_id, table_name=names.bronze_transactions,
-             table_version=store.version_if_exists(names.bronze_transactions))
-        txn = AppTxn(APP_ID, seq)
-        meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
-        result = store.write(names.bronze_transactions, batch, mode="append", txn=txn,
-                             metadata=meta)
-        written = result.metrics.get("rows_written", records)
-        if written != records:
-            raise ReconciliationError(f"{batch_id}: parsed {records} records but wrote "
-                                      f"{written} rows to bronze")
-        log_version = _write_log(ctx, manifest, seq, batch_id, now)
-    finally:
-        batch.unpersist()
+    cfg, store = ctx.settings.bronze, ctx.store
+    table = ctx.settings.tables.names.bronze_transactions
+    schema = table_schema(list(cfg.header_aliases))
+    folder = store.staging_folder(table)
+    try:  # until the commit, a failure leaves no file behind
+        parsed = parse_landing_files(ctx.spark, files, folder=folder, batch_id=batch_id,
+                                     ingested_at=now, aliases=cfg.header_aliases,
+                                     required=cfg.required_columns, delimiter=cfg.delimiter,
+                                     encoding=cfg.encoding)
+        manifest = file_manifest(files, _counts(parsed))
+        gate(_staged(ctx, schema, parsed), "bronze", settings=ctx.settings, stage="bronze",
+             store=store, run_id=ctx.run_id, table_name=table,
+             table_version=store.version_if_exists(table), persist=False)
+    except BaseException:
+        store.discard_staging(folder)
+        raise
+    records = sum(m["records"] for m in manifest)
+    meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
+    result = store.append_files(table, folder, schema=schema, txn=AppTxn(APP_ID, seq),
+                                metadata=meta)
+    written = result.metrics.get("rows_written", records)
+    if written != records:
+        raise ReconciliationError(f"{batch_id}: parsed {records} records but wrote "
+                                  f"{written} rows to bronze")
+    log_version = _write_log(ctx, manifest, seq, batch_id, now)
     return BatchReport(batch_id, len(files), sum(1 for m in manifest if not m["records"]),
                        records, sum(m["corrupt_records"] for m in manifest),
                        sum(m["rescued_records"] for m in manifest), result.version,
                        log_version, time.perf_counter() - started)
+
+
+def _counts(parsed: list[ParsedFile]) -> dict[str, dict[str, int]]:
+    return {p.path: {"records": p.records, "corrupt_records": p.corrupt_records,
+                     "rescued_records": p.rescued_records} for p in parsed}
+
+
+def _staged(ctx: StageContext, schema: T.StructType, parsed: list[ParsedFile]) -> DataFrame:
+    """The staged batch as Spark reads it back (a vectorised Parquet scan)."""
+    paths = [path for p in parsed for path in p.parquet]
+    if not paths:
+        return ctx.spark.createDataFrame([], schema)
+    return ctx.spark.read.schema(schema).parquet(*paths)
 
 
 def _write_log(ctx: StageContext, manifest: list[dict], seq: int, batch_id: str,

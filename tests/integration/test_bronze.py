@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 import bronze.run as bronze_run
 from bronze.landing import ChangedFileError
+from lakehouse.config import PROJECT_ROOT
 from lakehouse.errors import LakehouseError
+from lakehouse.quality import DataQualityError
+from tests.conftest import settings_for
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 LINE = "{inv},85048,GLASS BALL,12,2023-01-0{day} 07:45:00,6.95,13085,United Kingdom\n"
@@ -137,3 +143,43 @@ def test_files_that_do_not_match_the_pattern_are_reported_not_ingested(ctx, capl
     assert report.files == 1
     assert "do not match bronze.file_pattern" in caplog.text and "sales.xlsx" in caplog.text
     assert ".partial.csv" not in caplog.text
+
+
+def files_under(root) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_failed_gate_leaves_bronze_and_its_folder_unchanged(ctx, tmp_path):
+    data, log = tables(ctx)
+    write(ctx, "a.csv", month(2))
+    bronze_run.ingest(ctx)
+    suites = tmp_path / "suites"
+    shutil.copytree(PROJECT_ROOT / "conf" / "expectations", suites)
+    (suites / "bronze.yml").write_text(
+        "suite: bronze\nexpectations:\n  - name: two_lines_at_most\n"
+        "    expectation: expect_column_values_to_be_between\n"
+        "    kwargs: {column: _row_number, max_value: 2}\n    severity: fail\n")
+    strict = ctx.__class__(settings_for(tmp_path, f"paths.expectations={suites}"),
+                           ctx.spark, ctx.store, "strict-run")
+    write(ctx, "b.csv", month(3, day=2, start=100))
+    folder = Path(ctx.store.location(data))
+    before = files_under(folder)
+    with pytest.raises(DataQualityError, match="two_lines_at_most"):
+        bronze_run.ingest(strict)
+    assert files_under(folder) == before  # the staged Parquet files are gone
+    assert (ctx.store.version(data), ctx.store.version(log)) == (0, 0)
+    again = bronze_run.ingest(ctx)
+    assert (again.batch_id, again.records) == ("batch-000002", 3)
+    assert ctx.store.read(data).count() == 5
+
+
+def test_a_batch_of_only_empty_files_is_committed_and_logged(ctx):
+    data, log = tables(ctx)
+    write(ctx, "empty.csv", "")
+    write(ctx, "header_only.csv", HEADER)
+    report = bronze_run.ingest(ctx)
+    assert (report.batch_id, report.files, report.empty_files, report.records) == (
+        "batch-000001", 2, 2, 0)
+    assert ctx.store.read(data).count() == 0 and ctx.store.txn_version(data, bronze_run.APP_ID) == 1
+    assert sorted((r.path, r.status) for r in ctx.store.read(log).collect()) == [
+        ("empty.csv", "empty"), ("header_only.csv", "empty")]
