@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -20,6 +20,9 @@ PRICE = T.DecimalType(18, 3)
 REASONS = "reject_reasons"
 IS_DUPLICATE = "is_duplicate"
 ROW_KEY = "row_key"
+FIRST_COPY = "first_copy"
+# Order of copies of one row key: the first by (batch, file, row) is the original.
+COPY_ORDER = ("_batch_id", "_source_file", "_row_number")
 KEY_FIELDS = ("invoice", "stock_code", "description", "quantity", "unit_price", "invoice_ts",
               "customer_id", "country")
 
@@ -110,10 +113,12 @@ def with_reject_reasons(df: DataFrame, rules: dict[str, Column],
                         extra: Column | None = None) -> DataFrame:
     """Add `reject_reasons`: every rule the row breaks (empty array: the row is valid).
     `extra` is an array<string> of further reasons (the quality suite's quarantine checks)."""
-    codes = F.array_compact(F.array(*[F.when(c, F.lit(code)) for code, c in rules.items()]))
+    codes = F.array(*[F.when(c, F.lit(code)) for code, c in rules.items()])  # NULL: passed
     if extra is not None:
         codes = F.array_union(codes, F.coalesce(extra, F.array().cast("array<string>")))
-    return df.withColumn(REASONS, codes)
+    # array_except drops the NULLs in order, like array_compact, but is code-generated:
+    # array_compact's lambda is interpreted (2.5 times the cost on 1M rows).
+    return df.withColumn(REASONS, F.array_except(codes, F.array(F.lit(None).cast("string"))))
 
 
 def with_row_key(df: DataFrame) -> DataFrame:
@@ -124,13 +129,43 @@ def with_row_key(df: DataFrame) -> DataFrame:
     return df.withColumn(ROW_KEY, F.sha2(F.concat_ws("\u0001", *parts), 256))
 
 
-def with_duplicate_flag(df: DataFrame) -> DataFrame:
+def select_first_copies(df: DataFrame, *, key_hash: Column | None = None) -> DataFrame:
+    """`row_key` and `first_copy` (struct of batch, file, row) of every key that more
+    than one valid row has: the copies of a duplicated line and which one is the original.
+
+    Small (normally a few % of the rows) and cheap: a 64-bit hash of the key (`key_hash`,
+    by default xxhash64 of `row_key`) finds the candidate keys with a narrow aggregation,
+    and only the candidates' rows are compared by the key itself, so no full-width row
+    is shuffled and a hash collision costs a little work, never a wrong answer. The
+    candidate hashes are broadcast (8 bytes each)."""
+    key_hash = F.xxhash64(ROW_KEY) if key_hash is None else key_hash
+    valid = df.where(F.size(REASONS) == 0).select(ROW_KEY, *COPY_ORDER,
+                                                 key_hash.alias("key_hash"))
+    repeated = valid.groupBy("key_hash").count().where(F.col("count") > 1).select("key_hash")
+    return (
+        valid.join(F.broadcast(repeated), on="key_hash", how="left_semi")
+        .groupBy(ROW_KEY)
+        .agg(F.count(F.lit(1)).alias("copies"), F.min(F.struct(*COPY_ORDER)).alias(FIRST_COPY))
+        .where(F.col("copies") > 1)
+        .select(ROW_KEY, FIRST_COPY)
+    )
+
+
+def with_duplicate_flag(df: DataFrame, first_copies: DataFrame | None = None) -> DataFrame:
     """Mark every valid row but the first (by batch, file, row) of each key a duplicate.
-    Rejected rows are never duplicates: all of them go to quarantine."""
+    Rejected rows are never duplicates: all of them go to quarantine.
+
+    `first_copies` is `select_first_copies(df)`, computed here when not given: pass it
+    persisted when `df` is read more than once (then it is computed once, and the join
+    is a broadcast while it is small). Assumes (batch, file, row) identifies a row, as
+    bronze's lineage does."""
+    firsts = select_first_copies(df) if first_copies is None else first_copies
+    firsts = firsts.select(F.col(ROW_KEY).alias("first_key"), FIRST_COPY)
     valid = F.size(REASONS) == 0
-    first = Window.partitionBy(ROW_KEY, valid).orderBy("_batch_id", "_source_file",
-                                                       "_row_number")
-    return df.withColumn(IS_DUPLICATE, valid & (F.row_number().over(first) > 1))
+    not_first = F.col(FIRST_COPY).isNotNull() & ~F.struct(*COPY_ORDER).eqNullSafe(
+        F.col(FIRST_COPY))
+    return (df.join(firsts, on=F.col(ROW_KEY).eqNullSafe(F.col("first_key")), how="left")
+            .select(*df.columns, (valid & not_first).alias(IS_DUPLICATE)))
 
 
 def select_silver(df: DataFrame, processed_at: Column) -> DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 
 import pytest
 
@@ -114,3 +115,17 @@ def test_a_crash_before_the_audit_write_is_recovered_without_merging_twice(ctx, 
     audit = ctx.store.read(names.silver_audit).first()
     assert (audit.bronze_rows, audit.inserted, audit.duplicates) == (4, 3, 1)
     assert ctx.store.read(names.silver_transactions).count() == 3
+
+
+def test_existing_keys_are_looked_up_only_on_the_new_rows_dates():
+    totals = [{"first_date": date(2024, 3, 2), "last_date": date(2024, 3, 30), "undated": 0},
+              {"first_date": date(2024, 2, 27), "last_date": date(2024, 3, 1), "undated": 0},
+              {"first_date": None, "last_date": None, "undated": 0}]  # all rejected
+    assert silver_run.match_scope(totals) == (
+        "invoice_date BETWEEN DATE'2024-02-27' AND DATE'2024-03-30'")
+    undated = [{"first_date": None, "last_date": None, "undated": 2}]
+    assert silver_run.match_scope(totals + undated).endswith(" OR invoice_date IS NULL")
+    assert silver_run.match_scope(undated) == "invoice_date IS NULL"
+    assert silver_run.match_scope(totals[2:]) is None  # no valid row: nothing to look up
+    assert silver_run.in_batches(["batch-000002", "o'brien"]) == (
+        "_batch_id IN ('batch-000002', 'o\\'brien')")

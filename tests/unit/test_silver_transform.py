@@ -6,13 +6,20 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.testing import assertDataFrameEqual
 
 from silver.transform import (
+    COPY_ORDER,
+    FIRST_COPY,
+    IS_DUPLICATE,
     RAW_COLUMNS,
     REASONS,
+    ROW_KEY,
     rejection_rules,
+    select_first_copies,
     with_duplicate_flag,
     with_reject_reasons,
     with_row_key,
@@ -136,6 +143,58 @@ def test_exact_duplicates_share_a_key_and_only_later_copies_are_flagged(spark):
     rows = df.orderBy("_row_number").collect()
     assert rows[0].row_key == rows[1].row_key != rows[2].row_key
     assert [r.is_duplicate for r in rows] == [False, True, False, False, False]
+
+
+KEYED = T.StructType([
+    T.StructField("id", T.IntegerType()),
+    T.StructField(ROW_KEY, T.StringType()),
+    T.StructField(REASONS, T.ArrayType(T.StringType())),
+    T.StructField("_batch_id", T.StringType()),
+    T.StructField("_source_file", T.StringType()),
+    T.StructField("_row_number", T.LongType()),
+])
+OK, BAD = [], ["zero_price"]
+KEYED_ROWS = [  # id, key, reasons, batch, file, row
+    (1, "a", OK, "batch-2", "f1.csv", 1),
+    (2, "a", OK, "batch-1", "f2.csv", 7),
+    (3, "a", OK, "batch-1", "f2.csv", 3),    # the first valid "a": earliest batch, file, row
+    (4, "a", BAD, "batch-1", "f1.csv", 1),   # earlier, but rejected: never a duplicate
+    (5, "b", OK, "batch-1", "f1.csv", 2),    # only copy
+    (6, "c", BAD, "batch-1", "f1.csv", 3),   # rejected copies are never duplicates
+    (7, "c", BAD, "batch-2", "f1.csv", 3),
+    (8, None, OK, "batch-1", "f1.csv", 4),   # NULL keys are one key, as in a window
+    (9, None, OK, "batch-1", "f1.csv", 5),
+    (10, "d", OK, "batch-1", None, 9),       # NULL lineage sorts first, as in a window
+    (11, "d", OK, "batch-1", "f0.csv", 1),
+]
+
+
+def window_flags(df):
+    """The reference: a row_number window over the full rows (the former implementation)."""
+    valid = F.size(REASONS) == 0
+    first = Window.partitionBy(ROW_KEY, valid).orderBy(*COPY_ORDER)
+    return df.withColumn(IS_DUPLICATE, valid & (F.row_number().over(first) > 1))
+
+
+def test_duplicate_flags_match_a_window_over_the_full_rows(spark):
+    df = spark.createDataFrame(KEYED_ROWS, KEYED)
+    flagged = df.transform(with_duplicate_flag)
+    assertDataFrameEqual(flagged, window_flags(df))
+    assert sorted(r.id for r in flagged.where(IS_DUPLICATE).collect()) == [1, 2, 9, 11]
+
+
+def test_hash_collisions_cost_work_not_correctness(spark):
+    df = spark.createDataFrame(KEYED_ROWS, KEYED)
+    every_key_collides = F.lit(0).cast("bigint")
+    firsts = df.transform(select_first_copies, key_hash=every_key_collides)
+    assert sorted((r[ROW_KEY], tuple(r[FIRST_COPY])) for r in firsts.collect()
+                  if r[ROW_KEY] is not None) == [
+        ("a", ("batch-1", "f2.csv", 3)), ("d", ("batch-1", None, 9))]
+    assert [tuple(r[FIRST_COPY]) for r in firsts.collect() if r[ROW_KEY] is None] == [
+        ("batch-1", "f1.csv", 4)]  # "b" and "c" shared the hash but are no duplicates
+    assertDataFrameEqual(df.transform(with_duplicate_flag, firsts), window_flags(df))
+    by_default_hash = df.transform(select_first_copies)
+    assertDataFrameEqual(by_default_hash, firsts)
 
 
 @pytest.mark.parametrize("raw, expected", [("12345.0", "12345"), ("12345", "12345"),
