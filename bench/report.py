@@ -164,7 +164,10 @@ def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
         f"# Pipeline benchmark {results.get('started_at', '')}", "",
         f"{machine.get('cpus')} CPUs, {machine.get('memory_gib', 0):.0f} GiB; "
         f"{results.get('note', '')}", "",
-        "Wall seconds per stage process (JVM start included), rows = CSV records of the "
+        "Wall seconds per stage: its own seconds when the stages share one process (as "
+        "`make bronze silver gold train` runs them; `startup` = imports, JVM start and stop, "
+        "counted once in the totals, and memory peaks are the whole process's), or the "
+        "stage process's wall time with --processes per-stage; rows = CSV records of the "
         "run; peak resident memory (VmHWM) of the Python driver and the JVM, summed PSS of "
         "Python workers; gate = share of the stage in quality gates; other CPU = share of "
         "all CPUs used by other processes meanwhile (contention); DuckDB = the same layer "
