@@ -42,6 +42,15 @@ def new_run_id(stage: str) -> str:
     return f"{stage}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
+def _prepare_quality(settings: Settings) -> None:
+    try:
+        from lakehouse.quality import prepare
+
+        prepare(settings)
+    except Exception:  # the gate itself will report any real problem
+        log.debug("could not prepare the quality context in advance", exc_info=True)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One entry point: its name, its work, and its own flags.
@@ -64,55 +73,36 @@ class Stage:
         return parser
 
 
-StageCall = Callable[[], tuple[Stage, argparse.Namespace]]  # a stage and its flags, on demand
-
-
 def run_stage(stage: Stage, *, argv: list[str] | None = None) -> int:
     """Parse the stage's flags, load settings, start Spark, run it, and turn user-fixable
     errors into one message and exit code 1. Returns the exit code."""
     args = stage.parser().parse_args(argv)
-    return run_stages([lambda: (stage, args)], config=args, prog=stage.prog,
-                      background=prepare_quality if stage.uses_quality else None)
-
-
-def prepare_quality(settings: Settings) -> None:
-    """Import Great Expectations and prepare its context (for a background thread)."""
-    try:
-        from lakehouse.quality import prepare
-
-        prepare(settings)
-    except Exception:  # the gate itself will report any real problem
-        log.debug("could not prepare the quality context in advance", exc_info=True)
+    return run_stages([(stage, args)], config=args)
 
 
 def run_stages(
-    stages: Sequence[StageCall],
+    stages: Sequence[tuple[Stage, argparse.Namespace]],
     *,
     config: argparse.Namespace,
-    prog: str = "pipeline",
-    background: Callable[[Settings], None] | None = None,
     timings: bool = False,
 ) -> int:
     """Run stages in order in this process: one Spark session, one quality context, a
     fresh run id and context per stage. Settings come from `config` (--env/--set).
-    `background(settings)` runs in a thread while the Spark session starts (imports,
-    the quality context: the JVM start leaves the interpreter idle). Each stage is
-    fetched by its call when its turn comes. Stops at the first stage that fails;
-    returns its exit code (0: all succeeded); errors are reported under `prog` until a
-    stage runs. With `timings`, a `pipeline: <stage> X s` line follows each stage."""
+    Stops at the first stage that fails; returns its exit code (0: all succeeded).
+    With `timings`, a `pipeline: <stage> ... s` line follows each stage."""
     configure_logging()
+    prog = stages[0][0].prog if len(stages) == 1 else "pipeline"
     spark, owned = None, SparkSession.getActiveSession() is None
     started = time.perf_counter()
     try:
         settings = settings_from_args(config)
-        if background is not None:
-            threading.Thread(target=background, args=(settings,), daemon=True).start()
+        if any(stage.uses_quality for stage, _ in stages):
+            threading.Thread(target=_prepare_quality, args=(settings,), daemon=True).start()
         spark = get_spark(settings)
         store = open_store(spark, settings)
         if timings:
             print(f"pipeline: Spark session {time.perf_counter() - started:.1f} s", flush=True)
-        for call in stages:
-            stage, args = call()
+        for stage, args in stages:
             prog, begun = stage.prog, time.perf_counter()
             context = StageContext(settings, spark, store, new_run_id(stage.prog))
             log.info("%s: env=%s backend=%s run_id=%s", stage.prog, settings.env,

@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable, Sequence
 
-from lakehouse.cli import Stage, StageCall, prepare_quality, run_stages
+from lakehouse.cli import Stage, run_stages
 from lakehouse.config import add_config_arguments
-from lakehouse.settings import Settings
 
 # Stage name (as `make` spells it) -> module defining `STAGE`.
 STAGE_MODULES = {"bronze": "bronze.run", "silver": "silver.run", "gold": "gold.run",
@@ -44,29 +42,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def stage_call(name: str) -> StageCall:
-    """The stage `name` with its default flags, loaded when called."""
-    def call() -> tuple[Stage, argparse.Namespace]:
-        stage = load_stage(name)
-        return stage, stage.parser().parse_args([])
-    return call
-
-
-def preload(names: Sequence[str]) -> Callable[[Settings], None]:
-    """Import the stage modules (MLflow, plotting, ... take seconds) and prepare the
-    quality context if a stage needs it: done while the JVM starts."""
-    def work(settings: Settings) -> None:
-        stages = [load_stage(name) for name in dict.fromkeys(names)]
-        if any(stage.uses_quality for stage in stages):
-            prepare_quality(settings)
-    return work
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the named stages in order; prints each stage's seconds."""
     args = parse_args(argv)
-    return run_stages([stage_call(name) for name in args.stages], config=args,
-                      background=preload(args.stages), timings=True)
+    stages = []
+    for name in args.stages:
+        stage = load_stage(name)
+        stages.append((stage, stage.parser().parse_args([])))
+    return run_stages(stages, config=args, timings=True)
 
 
 if __name__ == "__main__":

@@ -187,7 +187,7 @@ class MlSettings(Section):
     min_train_snapshots: int = Field(ge=1)
     seed: int
     plot_dpi: int = Field(ge=72, le=300)
-    parallel_fits: int = Field(default=6, ge=1)  # models fitted at once (tuning grid, k)
+    parallel_fits: int = Field(default=4, ge=1)  # models fitted at once (tuning grid, k)
     churn: ChurnModelSettings
     segments: SegmentSettings
 
