@@ -185,9 +185,7 @@ class EmbeddedStore(TableStore):
             adopted, moved = _adopt(uri, folder)
             files = deltalog.staged_files(uri, adopted)
             check_parquet_files(name, [os.path.join(uri, f.path) for f in files], schema)
-            for empty in (f for f in files if f.rows == 0):
-                os.remove(os.path.join(uri, empty.path))
-            files = [f for f in files if f.rows > 0]
+            files = _drop_empty(uri, files)
             version = deltalog.commit(
                 uri, schema, files, mode="append", base=base, txn=txn,
                 user_metadata=commit_metadata(
@@ -286,10 +284,7 @@ class _Stage:
 
     def write(self, df: DataFrame) -> list[deltalog.StagedFile]:
         df.write.mode("errorifexists").parquet(self.dir)
-        files = deltalog.staged_files(self.root, self.dir)
-        for empty in (f for f in files if f.rows == 0):
-            os.remove(os.path.join(self.root, empty.path))
-        return [f for f in files if f.rows > 0]
+        return _drop_empty(self.root, deltalog.staged_files(self.root, self.dir))
 
     def __enter__(self) -> _Stage:
         return self
@@ -297,6 +292,14 @@ class _Stage:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _drop_empty(table_root: str, files: list[deltalog.StagedFile]) -> list[deltalog.StagedFile]:
+    """The staged files that hold rows; empty ones (Spark writes one per empty task) are
+    deleted, never committed."""
+    for empty in (f for f in files if f.rows == 0):
+        os.remove(os.path.join(table_root, empty.path))
+    return [f for f in files if f.rows > 0]
 
 
 def _adopt(table_root: str, folder: str) -> tuple[str, bool]:
