@@ -77,9 +77,11 @@ def day_number(column: str | Column) -> Column:
 
 
 def filter_usable_lines(lines: DataFrame) -> DataFrame:
-    """Only lines with a customer and a known kind (silver guarantees both; gold does not
-    rely on it: a NULL there would otherwise become a feature row without a customer)."""
-    return lines.where(F.col("customer_id").isNotNull() & F.col("is_cancellation").isNotNull())
+    """Only lines with a customer, a known kind and a day (silver guarantees all three;
+    gold does not rely on it: a NULL there would otherwise become a feature row without
+    a customer, or activity placed at no time)."""
+    return lines.where(F.col("customer_id").isNotNull() & F.col("is_cancellation").isNotNull()
+                       & F.col("invoice_date").isNotNull())
 
 
 def invoice_totals(lines: DataFrame) -> DataFrame:
@@ -117,27 +119,57 @@ def daily_activity(invoices: DataFrame) -> DataFrame:
     )
 
 
-def first_products(lines: DataFrame) -> DataFrame:
+def purchased_products(lines: DataFrame) -> DataFrame:
+    """(customer_id, stock_code, invoice_date) of the purchase lines with a product."""
+    return lines.where(~F.col("is_cancellation") & F.col("stock_code").isNotNull()).select(
+        "customer_id", "stock_code", "invoice_date")
+
+
+def first_products(lines: DataFrame, *, seen_before: DataFrame | None = None,
+                   few_lines: bool = False) -> DataFrame:
     """How many products each customer bought for the first time on each day
-    (so a running sum is the number of distinct products bought so far)."""
-    purchased = lines.where(~F.col("is_cancellation") & F.col("stock_code").isNotNull())
-    first = purchased.groupBy("customer_id", "stock_code").agg(
+    (so a running sum is the number of distinct products bought so far).
+
+    `seen_before`: usable lines of the days before `lines` (silver is then processed from
+    a date on); a product a customer bought there is not new in `lines`. `few_lines`:
+    `lines` is small enough to broadcast its (customer, product) pairs, so the earlier
+    lines are filtered by them as they are read instead of being shuffled."""
+    pair = ["customer_id", "stock_code"]
+    first = purchased_products(lines).groupBy(*pair).agg(
         F.min("invoice_date").alias("invoice_date"))
+    if seen_before is not None:
+        earlier = purchased_products(seen_before).select(*pair)
+        if few_lines:
+            earlier = earlier.join(F.broadcast(first.select(*pair)), on=pair, how="left_semi")
+        first = first.join(earlier, on=pair, how="left_anti")
     return first.groupBy("customer_id", "invoice_date").agg(
         F.count(F.lit(1)).alias("new_products"))
 
 
-def customer_days(silver: DataFrame) -> DataFrame:
+def usable_lines(silver: DataFrame) -> DataFrame:
+    """The silver columns gold reads, of the lines it can use."""
+    return silver.select(*SILVER_COLUMNS).transform(filter_usable_lines)
+
+
+def customer_days(silver: DataFrame, *, seen_before: DataFrame | None = None,
+                  few_lines: bool = False) -> DataFrame:
     """One row per customer and UTC day with activity, from silver transactions.
 
     Columns: customer_id, day (days since epoch), purchase_day (= day on days with a
     purchase, else NULL), invoices, lines, items, returned_items (long), net_amount
     (decimal), new_products (long), latest_purchase struct(invoice_ts, invoice, country).
+
+    Every column of a day depends on that day's lines only, except new_products, which
+    also depends on the customer's earlier purchases: to compute the days of a slice of
+    silver (every line from some date on), pass the lines before it as `seen_before`
+    (and `few_lines` when the slice is small: see `first_products`).
     """
-    lines = silver.select(*SILVER_COLUMNS).transform(filter_usable_lines)
+    lines = usable_lines(silver)
+    before = None if seen_before is None else usable_lines(seen_before)
     daily = lines.transform(invoice_totals).transform(daily_activity)
+    new = first_products(lines, seen_before=before, few_lines=few_lines)
     return (
-        daily.join(first_products(lines), on=["customer_id", "invoice_date"], how="left")
+        daily.join(new, on=["customer_id", "invoice_date"], how="left")
         .select(
             "customer_id",
             day_number("invoice_date").alias("day"),

@@ -183,7 +183,10 @@ def customer_features(days: DataFrame, as_of_dates: Sequence[date], *,
                       computed_at: datetime, version: str | None = None) -> DataFrame:
     """The feature rows (FEATURES_SCHEMA) of every customer at every as-of date on or
     after their first purchase, from `gold.events.customer_days` output. Uses only
-    activity with day <= as_of for each row. One shuffle and one sort for all dates."""
+    activity with day <= as_of for each row. One shuffle and one sort for all dates;
+    no as-of date: no rows, without reading `days`."""
+    if not as_of_dates:
+        return days.sparkSession.createDataFrame([], FEATURES_SCHEMA)
     keys = snapshot_keys(days, as_of_dates)
     return (
         with_snapshot_rows(days, keys)

@@ -55,7 +55,10 @@ def churn_labels(days: DataFrame, as_of_dates: Sequence[date], *, horizon_days: 
     `days` is `gold.events.customer_days` output."""
     if horizon_days < 1:
         raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
-    keys = snapshot_keys(days, labelable(as_of_dates, data_end, horizon_days))
+    dates = labelable(as_of_dates, data_end, horizon_days)
+    if not dates:  # nothing to label: no rows, without reading `days`
+        return days.sparkSession.createDataFrame([], LABELS_SCHEMA)
+    keys = snapshot_keys(days, dates)
     purchases = days.where(F.col("purchase_day").isNotNull()).select(
         "customer_id", "day", "purchase_day")
     return (

@@ -116,3 +116,54 @@ def plan_snapshots(
     if drop:
         parts.append(f"{len(drop)} outside the data dropped")
     return SnapshotPlan(tuple(sorted(new | affected)), drop, "affected: " + ", ".join(parts))
+
+
+@dataclass(frozen=True)
+class DaysPlan:
+    """What a run does to the customer-day table: rebuild it (`full`), recompute the days
+    from `since` on, or nothing (neither)."""
+
+    full: bool
+    since: date | None
+    reason: str
+
+    @property
+    def up_to_date(self) -> bool:
+        """Nothing to recompute."""
+        return not self.full and self.since is None
+
+
+def plan_days(
+    previous: Watermark | None,
+    *,
+    definition: str,
+    silver_version: int,
+    rewrite: str | None,
+    changed_from: Callable[[datetime], date | None],
+    recompute_all: bool = False,
+) -> DaysPlan:
+    """Choose what to recompute in the customer-day table.
+
+    Every day depends on silver lines of that day (and on earlier purchases, for new
+    products), so the days from the earliest invoice date among silver rows processed
+    since `previous` on are enough, unless there is no usable watermark, the definition
+    changed, or silver was rewritten (`rewrite`: the first non-additive operation since
+    the watermark, see `rewrite_since`). `changed_from` is called only when needed."""
+    if recompute_all:
+        return DaysPlan(True, None, "all: requested")
+    if previous is None:
+        return DaysPlan(True, None, "all: no watermark from a previous run")
+    if previous.definition != definition:
+        return DaysPlan(True, None,
+                        f"all: definition changed ({previous.definition} -> {definition})")
+    if rewrite is not None:
+        return DaysPlan(True, None, f"all: silver was rewritten by {rewrite}")
+    if previous.processed_at is None:
+        return DaysPlan(True, None, "all: previous run has no silver watermark")
+    if previous.silver_version == silver_version:
+        return DaysPlan(False, None, f"up to date with silver v{silver_version}")
+    since = changed_from(previous.processed_at)
+    if since is None:
+        return DaysPlan(False, None, f"no silver rows processed after {previous.processed_at}")
+    return DaysPlan(False, since, f"days from {since}: silver rows processed after "
+                                  f"{previous.processed_at} reach them")

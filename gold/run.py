@@ -12,12 +12,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from gold.events import customer_days
+from gold.activity import DaysReport, refresh_days
 from gold.features import customer_features
 from gold.labels import churn_labels
 from gold.plan import SnapshotPlan
 from gold.snapshots import in_predicate
-from gold.state import TablePlan, plan_tables, read_silver
+from gold.state import ChangedFrom, TablePlan, plan_tables, read_silver
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.quality import gate
 from lakehouse.tables import TableStore
@@ -51,6 +51,7 @@ class GoldReport:
     """What one gold run did; `line()` is the summary printed by `make gold`."""
 
     silver_version: int
+    days: DaysReport
     features: TableReport
     labels: TableReport
     churn_rate: float | None
@@ -58,7 +59,8 @@ class GoldReport:
 
     def line(self) -> str:
         rate = "" if self.churn_rate is None else f", churn rate {self.churn_rate:.3f}"
-        return (f"gold: silver v{self.silver_version}; features: {self.features.line()}; "
+        return (f"gold: silver v{self.silver_version}; {self.days.line()}; "
+                f"features: {self.features.line()}; "
                 f"labels: {self.labels.line()}{rate}; {self.seconds:.1f} s")
 
 
@@ -72,10 +74,13 @@ def build(ctx: StageContext, *, recompute: str | None = None,
     exactly these as-of dates instead (each must lie inside the data)."""
     started, settings = time.perf_counter(), ctx.settings
     silver, state = read_silver(ctx)
-    feature_plan, label_plan = plan_tables(
-        ctx, silver, state, recompute=recompute or settings.gold.recompute, as_of=as_of)
+    recompute = recompute or settings.gold.recompute
+    changed = ChangedFrom(silver)
+    feature_plan, label_plan = plan_tables(ctx, silver, state, recompute=recompute,
+                                           as_of=as_of, changed=changed)
     horizon = settings.gold.horizon_days
-    days = customer_days(silver).persist(StorageLevel.MEMORY_AND_DISK)
+    days, days_report = refresh_days(ctx, silver, state, changed_from=changed,
+                                     recompute_all=recompute == "all")
     features = customer_features(days, feature_plan.plan.dates, computed_at=datetime.now(UTC))
     labels = churn_labels(days, label_plan.plan.dates, horizon_days=horizon,
                           data_end=state.last_date)
@@ -100,7 +105,7 @@ def build(ctx: StageContext, *, recompute: str | None = None,
     finally:
         for df in (*frames, days):
             df.unpersist()
-    return GoldReport(state.version, feature_report, label_report, churn_rate,
+    return GoldReport(state.version, days_report, feature_report, label_report, churn_rate,
                       time.perf_counter() - started)
 
 

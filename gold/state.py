@@ -71,7 +71,7 @@ def present_dates(store: TableStore, name: str) -> set[date]:
     return {r["as_of_date"] for r in store.read(name).select("as_of_date").distinct().collect()}
 
 
-class _ChangedFrom:
+class ChangedFrom:
     """Earliest invoice date of silver rows processed after a watermark, memoised."""
 
     def __init__(self, silver: DataFrame) -> None:
@@ -95,7 +95,7 @@ class TablePlan:
 
 def plan_table(ctx: StageContext, name: str, scheduled: Sequence[date], *,
                valid: Callable[[date], bool], definition: str, reach_back_days: int,
-               state: SilverState, changed: _ChangedFrom, recompute: str) -> TablePlan:
+               state: SilverState, changed: ChangedFrom, recompute: str) -> TablePlan:
     """The snapshot plan of one gold table from its history and silver's."""
     previous = last_watermark(ctx.store, name) if ctx.store.exists(name) else None
     full_reason = "all: requested" if recompute == "all" else None
@@ -125,8 +125,10 @@ def plan_requested(ctx: StageContext, name: str, dates: Sequence[date]) -> Table
 
 
 def plan_tables(ctx: StageContext, silver: DataFrame, state: SilverState, *,
-                recompute: str, as_of: Sequence[date]) -> tuple[TablePlan, TablePlan]:
-    """The plans of the features table and of the labels table."""
+                recompute: str, as_of: Sequence[date],
+                changed: ChangedFrom | None = None) -> tuple[TablePlan, TablePlan]:
+    """The plans of the features table and of the labels table (`changed`: a
+    ChangedFrom of `silver` to share with other planners)."""
     cfg, names = ctx.settings.gold, ctx.settings.tables.names
     horizon = cfg.horizon_days
     if as_of:
@@ -141,7 +143,7 @@ def plan_tables(ctx: StageContext, silver: DataFrame, state: SilverState, *,
                                labelable(dates, state.last_date, horizon)))
     scheduled = as_of_dates(state.first_date, state.last_date, schedule=cfg.schedule,
                             explicit=cfg.as_of_dates, min_history_days=cfg.min_history_days)
-    changed = _ChangedFrom(silver)
+    changed = changed or ChangedFrom(silver)
     features = plan_table(
         ctx, names.gold_features, scheduled, valid=lambda d: d <= state.last_date,
         definition=feature_version(), reach_back_days=0, state=state, changed=changed,

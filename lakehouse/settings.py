@@ -48,6 +48,7 @@ class TableNames(Section):
     silver_audit: str
     gold_features: str
     gold_labels: str
+    gold_customer_days: str
     gold_scores: str
     gold_segments: str
     quality_results: str
@@ -188,6 +189,7 @@ class MlSettings(Section):
     seed: int
     plot_dpi: int = Field(ge=72, le=300)
     parallel_fits: int = Field(default=4, ge=1)  # models fitted at once (tuning grid, k)
+    rows_per_partition: int = Field(default=250_000, ge=1)  # training frames: see ml.partitions
     churn: ChurnModelSettings
     segments: SegmentSettings
 

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 import gold.run as gold_run
-from gold.events import SILVER_SCHEMA
+from gold.events import SILVER_SCHEMA, customer_days
 from gold.features import FEATURES_SCHEMA
 from gold.labels import LABELS_SCHEMA
 from gold.state import last_watermark
@@ -147,15 +147,21 @@ def test_replacing_one_snapshot_leaves_the_others_and_reports_a_new_version(ctx,
     assert last_watermark(ctx.store, features) == watermark
 
 
+def add_month_and_late_lines(ctx: StageContext) -> None:
+    """A new month of data, and late lines dated inside October: a product c00 never
+    bought (new) and one it bought before (not new)."""
+    late = datetime(2024, 2, 1, tzinfo=UTC)
+    write_silver(ctx, silver_rows(customers=2, processed_at=late, start=date(2024, 1, 1),
+                                  end=date(2024, 1, 31), prefix="N"))
+    october = datetime(2023, 10, 15, 9, tzinfo=UTC)
+    write_silver(ctx, [_line("L0001", "P9", 1, "1.000", october, "c00", late),
+                       _line("L0002", "P1", 3, "3.500", october, "c00", late)])
+
+
 def test_incremental_run_recomputes_only_what_new_silver_rows_reach(ctx, built):
     features, labels = tables(ctx)
     before = ctx.store.read(features).cache()
-    late = datetime(2024, 2, 1, tzinfo=UTC)
-    # a new month of data, and one late purchase dated inside October
-    write_silver(ctx, silver_rows(customers=2, processed_at=late, start=date(2024, 1, 1),
-                                  end=date(2024, 1, 31), prefix="N"))
-    write_silver(ctx, [_line("L0001", "P9", 1, "1.000", datetime(2023, 10, 15, 9, tzinfo=UTC),
-                             "c00", late)])
+    add_month_and_late_lines(ctx)
 
     report = gold_run.build(ctx)
 
@@ -172,6 +178,28 @@ def test_incremental_run_recomputes_only_what_new_silver_rows_reach(ctx, built):
     again = gold_run.build(ctx)  # nothing new in silver: nothing to do
     assert again.features.plan.dates == () and not again.features.committed
     assert again.features.version == report.features.version
+    assert again.days.plan.up_to_date and again.days.rows is None
+
+
+def test_incremental_customer_days_equal_a_rebuild_from_all_of_silver(ctx, built):
+    days_table, (features, labels) = ctx.settings.tables.names.gold_customer_days, tables(ctx)
+    assert built.days.plan.full and ctx.store.read(days_table).count() == built.days.rows
+    add_month_and_late_lines(ctx)
+
+    report = gold_run.build(ctx)
+
+    assert report.days.plan.since == date(2023, 10, 15)
+    assert report.days.rows < built.days.rows  # only the days from Oct 15 on
+    silver = ctx.store.read(ctx.settings.tables.names.silver_transactions)
+    assertDataFrameEqual(ctx.store.read(days_table), customer_days(silver))
+    incremental = [ctx.store.read(t).drop("computed_at").cache() for t in (features, labels)]
+    [df.count() for df in incremental]
+
+    rebuilt = gold_run.build(ctx, recompute="all")
+
+    assert rebuilt.days.plan.full and rebuilt.days.plan.reason == "all: requested"
+    for name, df in zip((features, labels), incremental, strict=True):
+        assertDataFrameEqual(ctx.store.read(name).drop("computed_at"), df)
 
 
 def test_a_failing_gate_stops_the_write(ctx, built, tmp_path):
