@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.settings import ChurnModelSettings
+from ml import partitions
 from ml.dataset import LABEL
 from ml.parallel import map_in_threads
 
@@ -62,19 +63,32 @@ def log_transformer(features: Sequence[str], log_features: Sequence[str]) -> SQL
     return SQLTransformer(statement=f"SELECT {select} FROM __THIS__")
 
 
-def build_pipeline(cfg: ChurnModelSettings, *, reg_param: float, elastic_net_param: float
-                   ) -> Pipeline:
-    """The unfitted churn pipeline for one hyper-parameter setting. Features are standardized
-    by the pipeline, so coefficients are per standard deviation and comparable."""
+def build_preprocessing(cfg: ChurnModelSettings) -> Pipeline:
+    """The pipeline's feature stages: log1p -> assemble -> standardize."""
     inputs = [model_input_column(f, cfg.log_features) for f in cfg.features]
     return Pipeline(stages=[
         log_transformer(cfg.features, cfg.log_features),
         VectorAssembler(inputCols=inputs, outputCol=RAW_VECTOR, handleInvalid="error"),
         StandardScaler(inputCol=RAW_VECTOR, outputCol=VECTOR, withMean=True, withStd=True),
-        LogisticRegression(featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT,
-                           probabilityCol=PROBABILITY, family="binomial", standardization=False,
-                           regParam=reg_param, elasticNetParam=elastic_net_param,
-                           maxIter=cfg.max_iter),
+    ])
+
+
+def build_classifier(cfg: ChurnModelSettings, *, reg_param: float, elastic_net_param: float
+                     ) -> LogisticRegression:
+    """The pipeline's last stage: logistic regression on the standardized features."""
+    return LogisticRegression(featuresCol=VECTOR, labelCol=LABEL, weightCol=WEIGHT,
+                              probabilityCol=PROBABILITY, family="binomial",
+                              standardization=False, regParam=reg_param,
+                              elasticNetParam=elastic_net_param, maxIter=cfg.max_iter)
+
+
+def build_pipeline(cfg: ChurnModelSettings, *, reg_param: float, elastic_net_param: float
+                   ) -> Pipeline:
+    """The unfitted churn pipeline for one hyper-parameter setting. Features are standardized
+    by the pipeline, so coefficients are per standard deviation and comparable."""
+    return Pipeline(stages=[
+        *build_preprocessing(cfg).getStages(),
+        build_classifier(cfg, reg_param=reg_param, elastic_net_param=elastic_net_param),
     ])
 
 
@@ -91,26 +105,64 @@ def with_class_weights(df: DataFrame, *, mode: str) -> DataFrame:
                          .otherwise(F.lit(n / (2 * (n - pos)))))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Training rows run through the fitted feature stages once, for several fits: the
+    vectors, label and weight the classifier reads, checkpointed (`release` when done)."""
+
+    stages: PipelineModel  # fitted log1p -> assemble -> standardize
+    rows: DataFrame  # VECTOR, LABEL, WEIGHT
+
+    def fit(self, cfg: ChurnModelSettings, *, reg_param: float, elastic_net_param: float
+            ) -> PipelineModel:
+        """The churn pipeline fitted with this setting: the same model `Pipeline.fit` gives
+        (the feature stages do not depend on the setting), without refitting them."""
+        lr = build_classifier(cfg, reg_param=reg_param,
+                              elastic_net_param=elastic_net_param).fit(self.rows)
+        return PipelineModel(stages=[*self.stages.stages, lr])
+
+    def release(self) -> None:
+        """Drop the cached rows."""
+        partitions.release(self.rows)
+
+
+def prepare(train: DataFrame, cfg: ChurnModelSettings) -> Prepared:
+    """Class weights, then fit the feature stages on `train` and checkpoint what the
+    classifier reads (in `train`'s partitions)."""
+    weighted = with_class_weights(train, mode=cfg.class_weighting)
+    stages = build_preprocessing(cfg).fit(weighted)
+    rows = stages.transform(weighted).select(VECTOR, LABEL, WEIGHT)
+    return Prepared(stages, partitions.cut_lineage(rows))
+
+
 def fit(train: DataFrame, cfg: ChurnModelSettings, *, reg_param: float,
         elastic_net_param: float) -> PipelineModel:
     """Fit the churn pipeline on labeled rows."""
-    pipeline = build_pipeline(cfg, reg_param=reg_param, elastic_net_param=elastic_net_param)
-    return pipeline.fit(with_class_weights(train, mode=cfg.class_weighting))
+    prepared = prepare(train, cfg)
+    try:
+        return prepared.fit(cfg, reg_param=reg_param, elastic_net_param=elastic_net_param)
+    finally:
+        prepared.release()
 
 
 def tune(train: DataFrame, validation: DataFrame, cfg: ChurnModelSettings,
          score: Callable[[PipelineModel, DataFrame], float], *, workers: int = 1) -> Tuning:
     """Fit every (regParam, elasticNetParam) of the grid on `train`, score it on the later
     `validation` snapshot with `score(model, validation)` (higher is better), `workers`
-    settings at a time. Ties go to the stronger regularization."""
+    settings at a time. The feature stages are fitted once and their output kept for all
+    settings. Ties go to the stronger regularization."""
     settings = [(reg, mix) for reg in cfg.reg_params for mix in cfg.elastic_net_params]
+    prepared = prepare(train, cfg)
 
     def fit_and_score(setting: tuple[float, float]) -> tuple[GridPoint, PipelineModel]:
         reg, mix = setting
-        model = fit(train, cfg, reg_param=reg, elastic_net_param=mix)
+        model = prepared.fit(cfg, reg_param=reg, elastic_net_param=mix)
         return GridPoint(reg, mix, score(model, validation)), model
 
-    fitted = map_in_threads(fit_and_score, settings, workers=workers)
+    try:
+        fitted = map_in_threads(fit_and_score, settings, workers=workers)
+    finally:
+        prepared.release()
     grid, models = [g for g, _ in fitted], [m for _, m in fitted]
     best = max(range(len(grid)), key=lambda i: (grid[i].validation_score, grid[i].reg_param))
     return Tuning(tuple(grid), grid[best], models[best])

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.settings import SegmentSettings
+from ml import partitions
 from ml.dataset import LABEL
 from ml.parallel import map_in_threads
 
@@ -58,31 +59,52 @@ class Segmentation:
     candidates: tuple[KCandidate, ...]
 
 
-def build_pipeline(k: int, *, seed: int, max_iter: int) -> Pipeline:
-    """log1p(max(x, 0)) of recency, frequency and spend -> standardize -> K-means(k)."""
+def build_preprocessing() -> Pipeline:
+    """The pipeline's feature stages: log1p(max(x, 0)) of recency, frequency and spend ->
+    assemble -> standardize."""
     logged = ", ".join(f"LOG1P(GREATEST(CAST(`{c}` AS DOUBLE), 0D)) AS `log1p_{c}`"
                        for c in RFM.values())
     return Pipeline(stages=[
         SQLTransformer(statement=f"SELECT *, {logged} FROM __THIS__"),
         VectorAssembler(inputCols=[f"log1p_{c}" for c in RFM.values()], outputCol=RAW_VECTOR),
         StandardScaler(inputCol=RAW_VECTOR, outputCol=VECTOR, withMean=True, withStd=True),
-        KMeans(featuresCol=VECTOR, predictionCol=PREDICTION, k=k, seed=seed, maxIter=max_iter),
     ])
+
+
+def build_clusterer(k: int, *, seed: int, max_iter: int) -> KMeans:
+    """The pipeline's last stage: K-means(k) on the standardized features."""
+    return KMeans(featuresCol=VECTOR, predictionCol=PREDICTION, k=k, seed=seed, maxIter=max_iter)
+
+
+def build_pipeline(k: int, *, seed: int, max_iter: int) -> Pipeline:
+    """log1p(max(x, 0)) of recency, frequency and spend -> standardize -> K-means(k)."""
+    return Pipeline(stages=[*build_preprocessing().getStages(),
+                            build_clusterer(k, seed=seed, max_iter=max_iter)])
 
 
 def choose_k(snapshot: DataFrame, cfg: SegmentSettings, *, seed: int,
              workers: int = 1) -> Segmentation:
     """Fit K-means for each k in [k_min, k_max] (`workers` at a time) and keep the best
-    silhouette (squared Euclidean, on the standardized features); ties go to the smaller k."""
+    silhouette (squared Euclidean, on the standardized features, every row); ties go to the
+    smaller k. The feature stages do not depend on k: they are fitted once and their output
+    cached for every k, and each model is those stages plus its K-means stage (the model
+    `build_pipeline(k).fit(snapshot)` gives)."""
+    stages = build_preprocessing().fit(snapshot)
+    vectors = partitions.cut_lineage(stages.transform(snapshot).select(VECTOR))
+
     def fit_one(k: int) -> tuple[KCandidate, PipelineModel]:
         evaluator = ClusteringEvaluator(featuresCol=VECTOR, predictionCol=PREDICTION,
                                         metricName="silhouette",
                                         distanceMeasure="squaredEuclidean")
-        model = build_pipeline(k, seed=seed, max_iter=cfg.max_iter).fit(snapshot)
-        silhouette = float(evaluator.evaluate(model.transform(snapshot)))
-        return KCandidate(k, silhouette, float(model.stages[-1].summary.trainingCost)), model
+        kmeans = build_clusterer(k, seed=seed, max_iter=cfg.max_iter).fit(vectors)
+        silhouette = float(evaluator.evaluate(kmeans.transform(vectors)))
+        model = PipelineModel(stages=[*stages.stages, kmeans])
+        return KCandidate(k, silhouette, float(kmeans.summary.trainingCost)), model
 
-    fitted = map_in_threads(fit_one, range(cfg.k_min, cfg.k_max + 1), workers=workers)
+    try:
+        fitted = map_in_threads(fit_one, range(cfg.k_min, cfg.k_max + 1), workers=workers)
+    finally:
+        partitions.release(vectors)
     best, model = max(fitted, key=lambda pair: (pair[0].silhouette, -pair[0].k))
     return Segmentation(model, best, tuple(c for c, _ in fitted))
 

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.cli import StageContext
-from ml import churn, dataset, registry, tracking
+from ml import churn, dataset, partitions, registry, tracking
 from ml import metrics as m
 from ml.evaluate import Evaluation, ScoredRows, choose_thresholds, collect_scored, evaluate
 from ml.plots import churn as churn_plots
@@ -127,10 +127,6 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
     examples = dataset.labeled_examples(features.df, labels.df, horizon_days=horizon)
     examples = examples.where(F.col("as_of_date").isin([*plan.refit_dates, plan.test_date]))
     examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
-    splits = {"tune": dataset.filter_dates(examples, plan.tune_dates),
-              "validation": dataset.filter_dates(examples, [plan.validation_date]),
-              "train": dataset.filter_dates(examples, plan.refit_dates),
-              "test": dataset.filter_dates(examples, [plan.test_date])}
     client = MlflowClient()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"churn-{plan.test_date}",
                           tags={"model": "churn"}) as run:
@@ -144,6 +140,8 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
         with step("churn: checking, counting and fingerprinting the splits"):
             dataset.check_features(examples, cfg.churn.features, table=features.name)
             counts = class_counts(examples)
+            splits = _splits(examples, plan, rows=sum(counts.values()),
+                             rows_per_partition=cfg.rows_per_partition)
             _log_split(splits, counts, plan, features, labels)
         grid_size = len(cfg.churn.reg_params) * len(cfg.churn.elastic_net_params)
         with step(f"churn: tuning {grid_size} settings, validated on {plan.validation_date}"):
@@ -182,6 +180,18 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
     examples.unpersist()
     result = ChurnRun(run.info.run_id, plan, ev, tuning.best, promotion, tuple(plots))
     return result, splits["test"]
+
+
+def _splits(examples: DataFrame, plan: dataset.SplitPlan, *, rows: int,
+            rows_per_partition: int) -> dict[str, DataFrame]:
+    """The four splits of the (cached) examples, read in the partitions their size calls
+    for (ml.partitions: small data fits fastest in one)."""
+    examples = partitions.training_partitions(examples, rows,
+                                              rows_per_partition=rows_per_partition)
+    return {"tune": dataset.filter_dates(examples, plan.tune_dates),
+            "validation": dataset.filter_dates(examples, [plan.validation_date]),
+            "train": dataset.filter_dates(examples, plan.refit_dates),
+            "test": dataset.filter_dates(examples, [plan.test_date])}
 
 
 def _config_params(cfg) -> dict[str, object]:

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.cli import StageContext
-from ml import dataset, registry, segments, tracking
+from ml import dataset, partitions, registry, segments, tracking
 from ml.plots import segments as segment_plots
 from ml.progress import step
 from ml.tracking import TableRead
@@ -56,11 +56,13 @@ def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
                                              {"features": features, "labels": labels}))
         tracking.log_settings(ctx.settings)
         rows = snapshot.count()
+        fit_rows = partitions.training_partitions(snapshot, rows,
+                                                  rows_per_partition=cfg.rows_per_partition)
         tracking.log_dataset(snapshot, name="segments_snapshot", source=features,
                              context="training", num_rows=rows,
                              tags={"as_of_date": as_of.isoformat()})
         with step(f"segments: K-means for k in {cfg.segments.k_min}..{cfg.segments.k_max}"):
-            seg = segments.choose_k(snapshot, cfg.segments, seed=cfg.seed,
+            seg = segments.choose_k(fit_rows, cfg.segments, seed=cfg.seed,
                                     workers=cfg.parallel_fits)
         labeled, churn_as_of = None, None
         if labeled_test is not None:

@@ -103,3 +103,21 @@ def test_evaluation_report_names_every_metric_and_says_who_wins():
                               bootstrap_samples=0, seed=0)
     assert not worse.beats_recency and "does NOT beat" in worse.verdict()
     assert "roc_auc_gain_ci_low" not in worse.flat_metrics()  # NaN is not logged
+
+
+def test_prepared_fits_are_the_pipeline_fit(labeled):
+    """Tuning fits the feature stages once; each setting's model must be what fitting the
+    whole pipeline gives."""
+    whole = churn.build_pipeline(CFG, reg_param=0.1, elastic_net_param=0.5).fit(
+        churn.with_class_weights(labeled, mode=CFG.class_weighting))
+    prepared = churn.prepare(labeled, CFG)
+    try:
+        model = prepared.fit(CFG, reg_param=0.1, elastic_net_param=0.5)
+    finally:
+        prepared.release()
+    assert [type(s) for s in model.stages] == [type(s) for s in whole.stages]
+    assert churn.coefficients(model, CFG) == pytest.approx(churn.coefficients(whole, CFG),
+                                                           abs=1e-9)
+    scaled, expected = model.stages[2], whole.stages[2]
+    assert scaled.mean.toArray() == pytest.approx(expected.mean.toArray())
+    assert scaled.std.toArray() == pytest.approx(expected.std.toArray())

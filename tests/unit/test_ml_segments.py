@@ -75,3 +75,18 @@ def test_kmeans_separates_two_obvious_groups_and_profiles_them(spark):
     names = segments.name_segments(prof)
     by_name = {names[i]: prof.loc[i] for i in prof.index}
     assert by_name["Champions"]["mean_recency_days"] < by_name["Hibernating"]["mean_recency_days"]
+
+
+def test_chosen_model_is_the_whole_pipeline_fit(spark):
+    """k selection fits the feature stages once; the chosen model must be the pipeline fit."""
+    rows = [(f"c{i}", date(2023, 6, 1), (i * 37) % 400, 1 + (i * 13) % 40,
+             float((i * 71) % 9000), 500) for i in range(200)]
+    df = spark.createDataFrame(rows, "customer_id string, as_of_date date, recency_days int, "
+                                     "frequency long, total_spend double, tenure_days int")
+    seg = segments.choose_k(df, SegmentSettings(k_min=2, k_max=4, max_iter=20), seed=3,
+                            workers=2)
+    whole = segments.build_pipeline(seg.best.k, seed=3, max_iter=20).fit(df)
+    got = sorted(map(tuple, seg.model.stages[-1].clusterCenters()))
+    want = sorted(map(tuple, whole.stages[-1].clusterCenters()))
+    assert np.allclose(got, want)
+    assert segments.assign(df, seg.model).columns == [*df.columns, "segment_id"]
