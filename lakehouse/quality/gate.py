@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from lakehouse.quality import _gx
 from lakehouse.quality.results import CheckResult, ValidationReport, record_results
 from lakehouse.quality.suites import Check, Suite, load_suite
+from lakehouse.quality.warmup import wait_for_warm_up
 from lakehouse.settings import Settings
 from lakehouse.tables import TableStore
 
@@ -51,6 +52,7 @@ def validate(
     frame (re-reading that frame beats caching a copy).
     """
     suite = load_suite(settings, suite) if isinstance(suite, str) else suite
+    wait_for_warm_up()
     started, validated_at = time.perf_counter(), datetime.now(UTC)
     run_id = run_id or f"{stage}-{validated_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     persisted_here = persist and not (df.storageLevel.useMemory or df.storageLevel.useDisk)
@@ -105,7 +107,20 @@ def gate(
     return report
 
 
+_checkpoints: dict[tuple[int, str, str, bool], Any] = {}
+
+
 def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
+    """The GX checkpoint of `suite` in `context`, registered once per process and
+    definition (re-registering compares and stores every expectation: tenths of a
+    second per validation)."""
+    key = (id(context), suite.name, repr(suite.checks), settings.quality.data_docs)
+    if key not in _checkpoints:
+        _checkpoints[key] = _new_checkpoint(context, suite, settings)
+    return _checkpoints[key]
+
+
+def _new_checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
     gx = _gx.gx
     expectations = [c.to_gx() for c in suite.checks]
     gx_suite = context.suites.add_or_update(
