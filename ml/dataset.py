@@ -10,12 +10,12 @@ date (the validation split is itself out-of-time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from hashlib import sha256
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError
@@ -165,6 +165,16 @@ def latest_date(df: DataFrame) -> date:
     return latest
 
 
+def _row_hash(label_col: str) -> Column:
+    row = F.concat_ws("|", F.col("customer_id"), F.date_format("as_of_date", "yyyy-MM-dd"),
+                      F.col(label_col).cast("int").cast("string"))
+    return F.conv(F.substring(F.sha2(row, 256), 1, 15), 16, 10).cast("decimal(38,0)")
+
+
+def _digest(rows: int, total) -> str:
+    return sha256(f"{rows}:{total or 0}".encode()).hexdigest()
+
+
 def fingerprint(df: DataFrame, *, label_col: str = LABEL) -> str:
     """Order-independent content hash of (customer_id, as_of_date, label) rows, computed in Spark.
 
@@ -173,11 +183,21 @@ def fingerprint(df: DataFrame, *, label_col: str = LABEL) -> str:
     of those numbers. Same rows (in any order, any partitioning) give the same fingerprint, so
     an audit can recompute it from the Delta versions logged with the run.
     """
-    row = F.concat_ws("|", F.col("customer_id"), F.date_format("as_of_date", "yyyy-MM-dd"),
-                      F.col(label_col).cast("int").cast("string"))
-    part = F.conv(F.substring(F.sha2(row, 256), 1, 15), 16, 10).cast("decimal(38,0)")
-    stats = df.agg(F.count(F.lit(1)).alias("n"), F.sum(part).alias("s")).first()
-    return sha256(f"{stats['n']}:{stats['s'] or 0}".encode()).hexdigest()
+    stats = df.agg(F.count(F.lit(1)).alias("n"), F.sum(_row_hash(label_col)).alias("s")).first()
+    return _digest(stats["n"], stats["s"])
+
+
+def fingerprints(df: DataFrame, splits: Mapping[str, Sequence[date]], *,
+                 label_col: str = LABEL) -> dict[str, str]:
+    """`fingerprint(filter_dates(df, dates))` of every split `name: dates`, in one pass."""
+    part = _row_hash(label_col)
+    aggs = []
+    for i, dates in enumerate(splits.values()):
+        inside = F.col("as_of_date").isin(list(dates))
+        aggs += [F.count(F.when(inside, 1)).alias(f"n{i}"),
+                 F.sum(F.when(inside, part)).alias(f"s{i}")]
+    stats = df.agg(*aggs).first()
+    return {name: _digest(stats[f"n{i}"], stats[f"s{i}"]) for i, name in enumerate(splits)}
 
 
 def _dates(dates: Sequence[date]) -> str:

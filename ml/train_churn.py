@@ -70,14 +70,16 @@ def _validation_scorer(metric: str):
     return score
 
 
-def _log_split(splits: Mapping[str, DataFrame], counts: Mapping[tuple, int],
-               plan: dataset.SplitPlan, features: TableRead, labels: TableRead) -> None:
+def _log_split(examples: DataFrame, splits: Mapping[str, DataFrame],
+               counts: Mapping[tuple, int], plan: dataset.SplitPlan, features: TableRead,
+               labels: TableRead) -> None:
     dates = {"tune": plan.tune_dates, "validation": (plan.validation_date,),
              "train": plan.refit_dates, "test": (plan.test_date,)}
     context = {"tune": "tuning", "validation": "validation", "train": "training",
                "test": "testing"}
+    digests = dataset.fingerprints(examples, {name: dates[name] for name in splits})
     for name, df in splits.items():
-        digest = dataset.fingerprint(df)
+        digest = digests[name]
         per_class = counts_for(counts, dates[name])
         rows = per_class[0] + per_class[1]
         mlflow.set_tag(f"data.{name}_fingerprint", digest)
@@ -142,7 +144,7 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
             counts = class_counts(examples)
             splits = _splits(examples, plan, rows=sum(counts.values()),
                              rows_per_partition=cfg.rows_per_partition)
-            _log_split(splits, counts, plan, features, labels)
+            _log_split(examples, splits, counts, plan, features, labels)
         grid_size = len(cfg.churn.reg_params) * len(cfg.churn.elastic_net_params)
         with step(f"churn: tuning {grid_size} settings, validated on {plan.validation_date}"):
             tuning = churn.tune(splits["tune"], splits["validation"], cfg.churn,

@@ -110,6 +110,15 @@ def test_fingerprint_is_order_independent_and_sees_a_flipped_label(spark):
     assert dataset.fingerprint(spark.createDataFrame([], schema)) != first
 
 
+def test_fingerprints_of_several_splits_in_one_pass_are_the_single_fingerprints(spark):
+    rows = [("a", D1, 1.0), ("b", D1, 0.0), ("c", D2, 1.0), ("a", D2, 0.0)]
+    df = spark.createDataFrame(rows, "customer_id string, as_of_date date, label double")
+    splits = {"one": [D1], "two": [D2], "both": [D1, D2], "none": [date(2020, 1, 1)]}
+    assert dataset.fingerprints(df, splits) == {
+        name: dataset.fingerprint(dataset.filter_dates(df, dates))
+        for name, dates in splits.items()}
+
+
 def test_check_features_names_missing_and_null_columns(spark):
     df = spark.createDataFrame([("a", 1, 2.0), ("b", None, 3.0), ("c", None, 4.0)],
                                "customer_id string, recency_days int, frequency double")
