@@ -68,7 +68,7 @@ def present_dates(store: TableStore, name: str) -> set[date]:
     """The as-of dates in a gold table (empty if it does not exist)."""
     if not store.exists(name):
         return set()
-    return {r["as_of_date"] for r in store.read(name).select("as_of_date").distinct().collect()}
+    return store.distinct_values(name, "as_of_date")
 
 
 class ChangedFrom:

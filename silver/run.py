@@ -288,10 +288,8 @@ def pending_batches(store: TableStore, ingest_log: str, audit: str) -> list[str]
     """Bronze batches (from the ingest log) not yet in the silver audit table."""
     if not store.exists(ingest_log):
         return []
-    logged = {r[0] for r in store.read(ingest_log).select("batch_id").distinct().collect()}
-    done = set()
-    if store.exists(audit):
-        done = {r[0] for r in store.read(audit).select("batch_id").distinct().collect()}
+    logged = store.distinct_values(ingest_log, "batch_id")
+    done = store.distinct_values(audit, "batch_id") if store.exists(audit) else set()
     return sorted(logged - done)
 
 

@@ -107,17 +107,21 @@ def gate(
     return report
 
 
-_checkpoints: dict[tuple[int, str, str, bool], Any] = {}
+# (context, suite name) -> (definition, checkpoint) of the suite's last registration.
+_checkpoints: dict[tuple[int, str], tuple[str, Any]] = {}
 
 
 def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
-    """The GX checkpoint of `suite` in `context`, registered once per process and
-    definition (re-registering compares and stores every expectation: tenths of a
-    second per validation)."""
-    key = (id(context), suite.name, repr(suite.checks), settings.quality.data_docs)
-    if key not in _checkpoints:
-        _checkpoints[key] = _new_checkpoint(context, suite, settings)
-    return _checkpoints[key]
+    """The GX checkpoint of `suite` in `context`, registered again only when the suite's
+    definition differs from its last registration there (re-registering compares and
+    stores every expectation: tenths of a second per validation). GX refuses to run a
+    checkpoint whose suite was replaced since, so only the last one is kept."""
+    key = (id(context), suite.name)
+    definition = repr((suite.checks, settings.quality.data_docs))
+    cached = _checkpoints.get(key)
+    if cached is None or cached[0] != definition:
+        cached = _checkpoints[key] = (definition, _new_checkpoint(context, suite, settings))
+    return cached[1]
 
 
 def _new_checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:

@@ -114,6 +114,12 @@ class TableStore(ABC):
     def schema(self, name: str) -> T.StructType:
         """The table's current schema."""
 
+    def distinct_values(self, name: str, column: str) -> set[Any]:
+        """The distinct values of one column at the table's latest version: for small
+        bookkeeping tables (an ingest log, an audit table), read without a Spark job
+        where the backend can."""
+        return {r[0] for r in self.read(name).select(column).distinct().collect()}
+
     @abstractmethod
     def write(
         self,

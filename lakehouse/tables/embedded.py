@@ -67,6 +67,11 @@ class EmbeddedStore(TableStore):
     def version(self, name: str) -> int:
         return deltalog.open_table(self.location(name)).version()
 
+    def distinct_values(self, name: str, column: str) -> set[Any]:
+        table = deltalog.open_table(self.location(name))
+        return set(table.to_pyarrow_dataset().to_table(columns=[column])
+                   .column(column).unique().to_pylist())
+
     def txn_version(self, name: str, app_id: str) -> int | None:
         if not self.exists(name):
             return None

@@ -183,6 +183,14 @@ def test_replace_where_replaces_only_matching_rows(spark, store):
         store.write("t.rw", kv(spark, [(9, "x")]), mode="overwrite", replace_where="k = 1")
 
 
+def test_distinct_values_follow_the_latest_version_without_removed_files(spark, store):
+    store.write("t.dv", kv(spark, [(1, "a"), (2, "b"), (3, "a"), (None, None)]))
+    assert store.distinct_values("t.dv", "v") == {"a", "b", None}
+    store.write("t.dv", kv(spark, [(4, "c")]), mode="overwrite", replace_where="k IS NOT NULL")
+    assert store.distinct_values("t.dv", "v") == {"c", None}
+    assert store.distinct_values("t.dv", "k") == {4, None}
+
+
 def test_schema_mismatch_fails_clearly_and_leaves_the_table_unchanged(spark, store):
     store.write("t.s", kv(spark, [(1, "a")]))
     wrong = spark.createDataFrame([(1, 2)], "k long, v int")
