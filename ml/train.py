@@ -8,6 +8,7 @@ logs both runs to MLflow, registers the models and prints one summary.
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lakehouse.cli import Stage, StageContext, run_stage
@@ -16,7 +17,7 @@ from ml import tracking
 from ml.evaluate import summary_table
 from ml.tracking import TableRead
 from ml.train_churn import ChurnRun, run_churn
-from ml.train_segments import SegmentRun, run_segments
+from ml.train_segments import SegmentRun, fit_segments, run_segments
 
 
 class MissingGoldTableError(LakehouseError):
@@ -74,10 +75,21 @@ def train(ctx: StageContext) -> TrainReport:
     labels = read_table(ctx, names.gold_labels)
     experiment_id = tracking.configure(ctx.settings)
     out = ctx.settings.paths.reports / "ml" / ctx.run_id
-    churn_run, labeled_test = run_churn(ctx, features, labels, experiment_id=experiment_id,
-                                        out_dir=out / "churn")
+    # The k search needs nothing from the churn run: it runs in a thread beside it (both are
+    # chains of small Spark jobs that leave the cores idle between jobs).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segments") as pool:
+        segment_fit = pool.submit(fit_segments, ctx, features)
+        try:
+            churn_run, labeled_test = run_churn(ctx, features, labels,
+                                                experiment_id=experiment_id,
+                                                out_dir=out / "churn")
+        except BaseException:
+            segment_fit.add_done_callback(lambda f: f.exception() or f.result().release())
+            raise
+        fitted = segment_fit.result()
     segment_run = run_segments(ctx, features, labels, labeled_test=labeled_test,
-                               experiment_id=experiment_id, out_dir=out / "segments")
+                               experiment_id=experiment_id, out_dir=out / "segments",
+                               fitted=fitted)
     return TrainReport(churn_run, segment_run, tracking.tracking_uri(ctx.settings))
 
 

@@ -41,29 +41,58 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
-                 labeled_test: DataFrame | None, experiment_id: str, out_dir: Path
-                 ) -> SegmentRun:
-    """Segment the latest feature snapshot; profile churn on `labeled_test` (the latest
-    labeled snapshot, assigned with the same model) when given."""
+@dataclass(frozen=True)
+class SegmentFit:
+    """The k search on the latest feature snapshot (no MLflow calls: it may run in a thread
+    while the churn model trains)."""
+
+    as_of_date: date
+    snapshot: DataFrame  # cached: `release` when done
+    rows: int
+    segmentation: segments.Segmentation
+
+    def release(self) -> None:
+        """Drop the cached snapshot."""
+        self.snapshot.unpersist()
+
+
+def fit_segments(ctx: StageContext, features: TableRead) -> SegmentFit:
+    """K-means for every k on the latest feature snapshot, k chosen by silhouette."""
     cfg = ctx.settings.ml
     as_of = dataset.latest_date(features.df)
     snapshot = features.df.where(F.col("as_of_date") == F.lit(as_of))
     snapshot = snapshot.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rows = snapshot.count()
+        fit_rows = partitions.training_partitions(snapshot, rows,
+                                                  rows_per_partition=cfg.rows_per_partition)
+        with step(f"segments: K-means for k in {cfg.segments.k_min}..{cfg.segments.k_max}"):
+            seg = segments.choose_k(fit_rows, cfg.segments, seed=cfg.seed,
+                                    workers=cfg.parallel_fits)
+    except BaseException:
+        snapshot.unpersist()
+        raise
+    return SegmentFit(as_of, snapshot, rows, seg)
+
+
+def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
+                 labeled_test: DataFrame | None, experiment_id: str, out_dir: Path,
+                 fitted: SegmentFit | None = None) -> SegmentRun:
+    """Segment the latest feature snapshot (or take the search `fitted` already ran);
+    profile churn on `labeled_test` (the latest labeled snapshot, assigned with the same
+    model) when given."""
+    cfg = ctx.settings.ml
+    fitted = fitted or fit_segments(ctx, features)
+    as_of, snapshot, rows, seg = (fitted.as_of_date, fitted.snapshot, fitted.rows,
+                                  fitted.segmentation)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"segments-{as_of}",
                           tags={"model": "segments"}) as run:
         mlflow.set_tags(tracking.common_tags(ctx.settings, ctx.run_id,
                                              {"features": features, "labels": labels}))
         tracking.log_settings(ctx.settings)
-        rows = snapshot.count()
-        fit_rows = partitions.training_partitions(snapshot, rows,
-                                                  rows_per_partition=cfg.rows_per_partition)
         tracking.log_dataset(snapshot, name="segments_snapshot", source=features,
                              context="training", num_rows=rows,
                              tags={"as_of_date": as_of.isoformat()})
-        with step(f"segments: K-means for k in {cfg.segments.k_min}..{cfg.segments.k_max}"):
-            seg = segments.choose_k(fit_rows, cfg.segments, seed=cfg.seed,
-                                    workers=cfg.parallel_fits)
         labeled, churn_as_of = None, None
         if labeled_test is not None:
             labeled = segments.assign(labeled_test, seg.model)
@@ -95,7 +124,7 @@ def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
         with step("segments: logging and registering the model"):
             version = _register(ctx, snapshot, seg, names)
         mlflow.set_tag("model_version", version)
-    snapshot.unpersist()
+    fitted.release()
     return SegmentRun(run.info.run_id, as_of, seg.best, prof, version, tuple(plots))
 
 
