@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from pyspark.sql import SparkSession
 
 from lakehouse.cli import StageContext
-from lakehouse.config import load_settings
+from lakehouse.config import PROJECT_ROOT, load_settings
 from lakehouse.settings import Settings
 from lakehouse.spark import get_spark
 from lakehouse.tables import TableStore, open_store
@@ -27,6 +29,17 @@ def settings_for(tmp: Path, *overrides: str) -> Settings:
     paths = [f"paths.{key}={tmp / key}" for key in ("landing", "truth", "lake", "reports",
                                                    "mlflow")]
     return load_settings("test", overrides=[*paths, *overrides])
+
+
+def with_one_check_suite(ctx: StageContext, tmp: Path, suite: str, check: dict) -> StageContext:
+    """`ctx` over the same lake, with a copy of the project's suites (under `tmp`) in which
+    suite `suite` holds only `check` (name, expectation, kwargs, severity)."""
+    suites = tmp / "suites"
+    shutil.copytree(PROJECT_ROOT / "conf" / "expectations", suites)
+    (suites / f"{suite}.yml").write_text(
+        yaml.safe_dump({"suite": suite, "expectations": [check]}), encoding="utf-8")
+    return StageContext(settings_for(tmp, f"paths.expectations={suites}"), ctx.spark,
+                        ctx.store, "strict-run")
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 import bronze.run as bronze_run
 from bronze.landing import ChangedFileError
-from lakehouse.config import PROJECT_ROOT
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import DataQualityError
-from tests.conftest import settings_for
+from tests.conftest import with_one_check_suite
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 LINE = "{inv},85048,GLASS BALL,12,2023-01-0{day} 07:45:00,6.95,13085,United Kingdom\n"
@@ -153,14 +151,9 @@ def test_a_failed_gate_leaves_bronze_and_its_folder_unchanged(ctx, tmp_path):
     data, log = tables(ctx)
     write(ctx, "a.csv", month(2))
     bronze_run.ingest(ctx)
-    suites = tmp_path / "suites"
-    shutil.copytree(PROJECT_ROOT / "conf" / "expectations", suites)
-    (suites / "bronze.yml").write_text(
-        "suite: bronze\nexpectations:\n  - name: two_lines_at_most\n"
-        "    expectation: expect_column_values_to_be_between\n"
-        "    kwargs: {column: _row_number, max_value: 2}\n    severity: fail\n")
-    strict = ctx.__class__(settings_for(tmp_path, f"paths.expectations={suites}"),
-                           ctx.spark, ctx.store, "strict-run")
+    strict = with_one_check_suite(ctx, tmp_path, "bronze", {
+        "name": "two_lines_at_most", "expectation": "expect_column_values_to_be_between",
+        "kwargs": {"column": "_row_number", "max_value": 2}, "severity": "fail"})
     write(ctx, "b.csv", month(3, day=2, start=100))
     folder = Path(ctx.store.location(data))
     before = files_under(folder)

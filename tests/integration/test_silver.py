@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import pytest
 
 import bronze.run as bronze_run
 import silver.run as silver_run
-from lakehouse.config import PROJECT_ROOT
 from lakehouse.quality import DataQualityError
-from tests.conftest import settings_for
+from tests.conftest import with_one_check_suite
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 OLD_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -85,14 +83,9 @@ def test_a_failed_fail_expectation_stops_silver_and_leaves_it_unchanged(ctx, tmp
     run_both(ctx)
     names = ctx.settings.tables.names
     version = ctx.store.version(names.silver_transactions)
-    suites = tmp_path / "suites"
-    shutil.copytree(PROJECT_ROOT / "conf" / "expectations", suites)
-    (suites / "silver.yml").write_text(
-        "suite: silver\nexpectations:\n  - name: tiny_quantities_only\n"
-        "    expectation: expect_column_values_to_be_between\n"
-        "    kwargs: {column: quantity, min_value: -1, max_value: 1}\n    severity: fail\n")
-    strict = ctx.__class__(settings_for(tmp_path, f"paths.expectations={suites}"),
-                           ctx.spark, ctx.store, "strict-run")
+    strict = with_one_check_suite(ctx, tmp_path, "silver", {
+        "name": "tiny_quantities_only", "expectation": "expect_column_values_to_be_between",
+        "kwargs": {"column": "quantity", "min_value": -1, "max_value": 1}, "severity": "fail"})
     land(strict, "b.csv", HEADER + LINES[2].replace(",1,", ",50,"))
     bronze_run.ingest(ctx)
     with pytest.raises(DataQualityError, match="tiny_quantities_only"):
