@@ -222,10 +222,13 @@ def test_bronze_suite_on_raw_rows(spark, settings):
 
     ok = validate(spark.createDataFrame(rows, schema), suite, settings=settings,
                   stage="bronze")
+    other_file = (*rows[0][:10], "b.csv", *rows[0][11:])  # line 1 of another file
+    two_files = validate(spark.createDataFrame([*rows, other_file], schema), suite,
+                         settings=settings, stage="bronze")
     duplicated = validate(spark.createDataFrame([*rows, rows[0]], schema), suite,
                           settings=settings, stage="bronze")
 
-    assert ok.success
+    assert ok.success and two_files.success
     assert {r.check.name for r in ok.failures()} == {
         "corrupt_lines_rare", "rescued_columns_rare", "invoice_present",
         "stock_code_present", "invoice_date_present", "country_present"}

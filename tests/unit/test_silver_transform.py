@@ -18,6 +18,8 @@ from silver.transform import (
     RAW_COLUMNS,
     REASONS,
     ROW_KEY,
+    format_shape,
+    parse_timestamp,
     rejection_rules,
     select_first_copies,
     with_duplicate_flag,
@@ -202,3 +204,37 @@ def test_hash_collisions_cost_work_not_correctness(spark):
 def test_customer_id_normalisation(spark, raw, expected):
     values = tuple(raw if k == 6 else v for k, v in enumerate(GOOD))
     assert typed(bronze(spark, values)).first().customer_id == expected
+
+
+@pytest.mark.parametrize(("fmt", "shape"), [
+    ("yyyy-MM-dd HH:mm:ss", r"^[+-]?[0-9]+\-[0-9]+\-[0-9]+\ [0-9]+:[0-9]+:[0-9]+$"),
+    ("M/d/yy H:mm", r"^[0-9]+/[0-9]+/[0-9]{1,2}\ [0-9]+:[0-9]+$"),
+    ("yyyy-MM-dd'T'HH:mm:ss.SSS", r"^[+-]?[0-9]+\-[0-9]+\-[0-9]+T[0-9]+:[0-9]+:[0-9]+\.[0-9]+$"),
+    ("dd MMM yyyy", None),             # month names: always tried
+    ("yyyy-MM-dd HH:mm a", None),      # am/pm
+    ("yyyy-MM-dd[ HH:mm]", None),      # optional section
+    ("h 'o''clock'", None),            # escaped quote
+])
+def test_format_shape(fmt, shape):
+    assert format_shape(fmt) == shape
+
+
+def test_each_format_is_tried_only_on_values_of_its_shape_and_parses_them(spark):
+    formats = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd'T'HH:mm:ss",
+               "M/d/yy H:mm", "M/d/yyyy H:mm", "dd MMM yyyy HH:mm"]
+    values = ["2009-12-01 07:45:00", "2009-12-01 07:45", "2009-12-01T07:45:00",
+              "12/1/09 7:45", "12/1/2009 7:45", "01 Dec 2009 07:45", " 2009-12-01 07:45 ",
+              "2009-12-01 7:45", "2009-13-01 07:45", "12/1/2009", "", None]
+    df = spark.createDataFrame([(v,) for v in values], "d string")
+
+    unguarded = F.coalesce(*[F.try_to_timestamp(F.trim("d"), F.lit(f)) for f in formats])
+    out = df.select(parse_timestamp("d", formats, "UTC").alias("ts"), unguarded.alias("any"),
+                    *[F.col("d").rlike(format_shape(f)).alias(f"shape{i}")
+                      for i, f in enumerate(formats[:5])]).collect()
+
+    at = datetime(2009, 12, 1, 7, 45)
+    assert [r.ts for r in out] == [at] * 7 + [None] * 5  # "7:45" is not HH:mm
+    assert [r.ts for r in out] == [r.any for r in out]  # the shapes reject nothing
+    for i, row in enumerate(out[:5]):
+        assert row[f"shape{i}"], f"{values[i]!r} does not have the shape of {formats[i]}"
+    assert not out[4]["shape3"]  # 12/1/2009 is not tried as M/d/yy
