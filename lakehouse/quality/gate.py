@@ -21,7 +21,6 @@ from pyspark.sql import DataFrame
 from lakehouse.quality import _gx
 from lakehouse.quality.results import CheckResult, ValidationReport, record_results
 from lakehouse.quality.suites import Check, Suite, load_suite
-from lakehouse.quality.warmup import wait_for_warm_up
 from lakehouse.settings import Settings
 from lakehouse.tables import TableStore
 
@@ -46,13 +45,13 @@ def validate(
 
     Nothing raises on failed checks: act on the returned report. `table_name` and
     `table_version` say which table (and version, when known) the data belongs to;
-    they are recorded with the results. Updates Data Docs when quality.data_docs is on.
+    they are recorded with the results. With quality.data_docs on, the validation is
+    stored and queued for the Data Docs site (`publish_docs` renders the queue).
     With `persist` (default) an unpersisted `df` is persisted for the validation and
     released after; pass False when `df` is a cheap filter/projection of a persisted
     frame (re-reading that frame beats caching a copy).
     """
     suite = load_suite(settings, suite) if isinstance(suite, str) else suite
-    wait_for_warm_up()
     started, validated_at = time.perf_counter(), datetime.now(UTC)
     run_id = run_id or f"{stage}-{validated_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     persisted_here = persist and not (df.storageLevel.useMemory or df.storageLevel.useDisk)
@@ -63,6 +62,7 @@ def validate(
         checkpoint = _checkpoint(context, suite, settings)
         outcome = checkpoint.run(batch_parameters={"dataframe": df},
                                  run_id=_gx.RunIdentifier(run_name=run_id, run_time=validated_at))
+        _gx.queue_docs(settings, outcome)
         by_name = _by_name(r for run in outcome.run_results.values() for r in run.results)
         samples = _samples(context, suite, df, by_name, settings.quality.sample_size)
     finally:
@@ -117,7 +117,7 @@ def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
     stores every expectation: tenths of a second per validation). GX refuses to run a
     checkpoint whose suite was replaced since, so only the last one is kept."""
     key = (id(context), suite.name)
-    definition = repr((suite.checks, settings.quality.data_docs))
+    definition = repr(suite.checks)
     cached = _checkpoints.get(key)
     if cached is None or cached[0] != definition:
         cached = _checkpoints[key] = (definition, _new_checkpoint(context, suite, settings))
@@ -132,8 +132,8 @@ def _new_checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
     definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(
         name=suite.name, data=_gx.batch_definition(context, suite.name), suite=gx_suite))
     return context.checkpoints.add_or_update(gx.Checkpoint(
-        name=suite.name, validation_definitions=[definition],
-        actions=_gx.docs_actions(settings), result_format=CHEAP_FORMAT))
+        name=suite.name, validation_definitions=[definition], actions=[],
+        result_format=CHEAP_FORMAT))
 
 
 def _samples(

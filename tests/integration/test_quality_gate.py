@@ -21,6 +21,7 @@ from lakehouse.quality import (
     gate,
     load_suite,
     parse_suite,
+    publish_docs,
     read_suite,
     results_frame,
     validate,
@@ -144,9 +145,10 @@ def test_data_docs_site_lists_the_validation(spark, settings, suite, capsys):
     df = spark.createDataFrame(CLEAN, ORDERS)
 
     validate(df, suite, settings=docs_on, stage="orders", run_id="r-docs")
-    index = build_data_docs(docs_on)
-
-    assert index == docs_on.paths.reports / "data_docs" / "index.html"
+    index = docs_on.paths.reports / "data_docs" / "index.html"
+    assert not index.exists()  # stored and queued, rendered once per process
+    assert publish_docs() == [index]
+    assert publish_docs() == []  # the queue is empty again
     html = index.read_text(encoding="utf-8")
     assert "validations/orders/r-docs/" in html  # the index links this run of the suite
     (page,) = (index.parent / "validations" / "orders" / "r-docs").rglob("*.html")
@@ -154,6 +156,7 @@ def test_data_docs_site_lists_the_validation(spark, settings, suite, capsys):
     assert "values must never be null" in text  # order_id_present, rendered by GX
     assert "1 unexpected values found" in text
     assert (docs_on.paths.reports / "gx" / "great_expectations.yml").is_file()
+    assert build_data_docs(docs_on) == index
     assert docs_main(["--env", "test", "--set", f"paths.reports={docs_on.paths.reports}"]) == 0
     assert capsys.readouterr().out.strip() == str(index)  # `make docs` rebuilds the same site
 
