@@ -27,8 +27,10 @@ from lakehouse.quality import gate, load_suite, quality_reasons
 from lakehouse.tables import AppTxn, TableStore
 from silver.transform import (
     IS_DUPLICATE,
+    LEGACY_ROW_KEY_VERSION,
     REASONS,
     ROW_KEY,
+    ROW_KEY_VERSION,
     rejection_rules,
     select_first_copies,
     select_quarantine,
@@ -60,6 +62,28 @@ COUNTS = ("bronze_rows", "inserted", "matched_existing", "quarantined", "duplica
 
 class ReconciliationError(LakehouseError):
     """The counts of a batch do not add up: a bug, never ignored."""
+
+
+class RowKeyVersionError(LakehouseError):
+    """silver.transactions holds rows keyed by another version of `row_key`."""
+
+
+def check_row_key_version(store: TableStore, name: str) -> None:
+    """Refuse to add rows to a silver table keyed by another `row_key` version: its
+    keys could never match new ones, so duplicates across the versions would slip in."""
+    if not store.exists(name):
+        return
+    for entry in store.history(name):
+        if "batches" in entry.metadata:  # the latest silver write
+            found = entry.metadata.get("row_key", LEGACY_ROW_KEY_VERSION)
+            if found != ROW_KEY_VERSION:
+                raise RowKeyVersionError(
+                    f"{name} keys its rows with row_key {found!r}, this version computes "
+                    f"{ROW_KEY_VERSION!r}: new rows could not be matched with the table's. "
+                    "Rebuild silver and gold from bronze: delete their tables (local: the "
+                    "lake's silver/ and gold/ folders; bronze is kept) and run "
+                    "`make silver gold`.")
+            return
 
 
 @dataclass(frozen=True)
@@ -163,6 +187,8 @@ def process(ctx: StageContext) -> SilverReport:
     names, store = ctx.settings.tables.names, ctx.store
     recover_audit(ctx)
     pending = pending_batches(store, names.bronze_ingest_log, names.silver_audit)
+    if pending:
+        check_row_key_version(store, names.silver_transactions)
     if not pending:
         return SilverReport((), store.version_if_exists(names.silver_transactions),
                             store.version_if_exists(names.silver_quarantine), 0.0)
@@ -198,7 +224,8 @@ def process(ctx: StageContext) -> SilverReport:
             silver_rows.join(matched.select(ROW_KEY), on=ROW_KEY, how="left_anti")
         appended = store.write(names.silver_transactions, new_rows, mode="append",
                                txn=AppTxn(APP_ID, seq),
-                               metadata={"run_id": ctx.run_id, "batches": batches})
+                               metadata={"run_id": ctx.run_id, "batches": batches,
+                                         "row_key": ROW_KEY_VERSION})
     finally:
         for df in (matched, firsts, keyed):
             if df is not None:

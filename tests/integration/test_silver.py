@@ -94,6 +94,22 @@ def test_a_failed_fail_expectation_stops_silver_and_leaves_it_unchanged(ctx, tmp
     assert ctx.store.read(names.silver_audit).count() == 1
 
 
+def test_a_table_keyed_by_another_row_key_version_is_refused(ctx):
+    land(ctx, "a.csv", HEADER + "".join(LINES[:3]))
+    run_both(ctx)
+    names = ctx.settings.tables.names
+    silver = ctx.store.read(names.silver_transactions)
+    # A silver write of an earlier version: no row_key version in its metadata.
+    ctx.store.write(names.silver_transactions, silver.limit(0), mode="append",
+                    metadata={"batches": []})
+    before = ctx.store.version(names.silver_transactions)
+    land(ctx, "b.csv", HEADER + LINES[3])
+    bronze_run.ingest(ctx)
+    with pytest.raises(silver_run.RowKeyVersionError, match="sha256-r1"):
+        silver_run.process(ctx)
+    assert ctx.store.version(names.silver_transactions) == before
+
+
 def test_a_crash_before_the_audit_write_is_recovered_without_merging_twice(ctx, monkeypatch):
     land(ctx, "a.csv", HEADER + "".join(LINES[:4]))
     bronze_run.ingest(ctx)

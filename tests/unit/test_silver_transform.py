@@ -21,6 +21,7 @@ from silver.transform import (
     format_shape,
     parse_timestamp,
     rejection_rules,
+    row_key,
     select_first_copies,
     with_duplicate_flag,
     with_reject_reasons,
@@ -145,6 +146,38 @@ def test_exact_duplicates_share_a_key_and_only_later_copies_are_flagged(spark):
     rows = df.orderBy("_row_number").collect()
     assert rows[0].row_key == rows[1].row_key != rows[2].row_key
     assert [r.is_duplicate for r in rows] == [False, True, False, False, False]
+
+
+KEY_INPUT = T.StructType([
+    T.StructField("invoice", T.StringType()), T.StructField("stock_code", T.StringType()),
+    T.StructField("description", T.StringType()), T.StructField("quantity", T.LongType()),
+    T.StructField("unit_price", T.DecimalType(18, 3)),
+    T.StructField("invoice_ts", T.TimestampType()),
+    T.StructField("customer_id", T.StringType()), T.StructField("country", T.StringType()),
+])
+
+
+def test_row_key_tells_apart_null_positions_field_boundaries_and_values(spark):
+    ts = datetime(2009, 12, 1, 7, 45, tzinfo=UTC)
+    base = ("489434", "85048", "BALL", 12, Decimal("6.950"), ts, "13085", "UK")
+    variants = [
+        base,
+        ("489434", "85048", "BALL", 12, Decimal("6.95"), ts, "13085", "UK"),  # same value
+        ("489434", "85048", None, 12, Decimal("6.950"), ts, "13085", "UK"),
+        ("489434", "85048", "BALL", 12, Decimal("6.950"), ts, "13085", None),
+        ("489434", "85048", "UK", 12, Decimal("6.950"), ts, "13085", "BALL"),  # swapped
+        ("48943", "485048", "BALL", 12, Decimal("6.950"), ts, "13085", "UK"),  # boundary
+        ("489434", "85048", "BALL", 13, Decimal("6.950"), ts, "13085", "UK"),
+        ("489434", "85048", "BALL", 12, Decimal("6.950"), ts.replace(second=1), "13085",
+         "UK"),
+        (None,) * 8,
+        (None,) * 8,
+    ]
+    keys = [r[0] for r in spark.createDataFrame(variants, KEY_INPUT)
+            .select(row_key().alias("k")).collect()]
+    assert all(len(k) == 32 and int(k, 16) >= 0 for k in keys)
+    assert keys[0] == keys[1] and keys[8] == keys[9]
+    assert len({keys[0], *keys[2:9]}) == 8  # every other variant has its own key
 
 
 KEYED = T.StructType([
