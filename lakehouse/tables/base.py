@@ -6,7 +6,7 @@ import json
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ from lakehouse.errors import LakehouseError
 
 WriteMode = Literal["error", "append", "overwrite"]
 WhenMatched = Literal["update", "ignore"]
+# Called between writing a commit's files and committing them (see TableStore.write).
+BeforeCommit = Callable[[], object]
 
 
 class TableStoreError(LakehouseError, RuntimeError):
@@ -60,6 +62,16 @@ class AppTxn:
 
     app_id: str
     version: int
+
+
+@dataclass(frozen=True)
+class RowGroupStats:
+    """What a data file's metadata says about one of its row groups: the exact number of
+    rows, and per column the smallest and largest non-NULL value ((None, None) when
+    every value is NULL)."""
+
+    rows: int
+    ranges: Mapping[str, tuple[Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,13 @@ class TableStore(ABC):
     def schema(self, name: str) -> T.StructType:
         """The table's current schema."""
 
+    def row_group_stats(self, name: str, columns: Sequence[str], *,
+                        version: int | None = None) -> list[RowGroupStats] | None:
+        """The statistics of every row group of the table's live data files (latest or
+        `version`) for `columns`, read from file metadata without a Spark job; None when
+        the backend cannot read them or a file lacks them (aggregate with Spark then)."""
+        return None
+
     def distinct_values(self, name: str, column: str) -> set[Any]:
         """The distinct values of one column at the table's latest version: for small
         bookkeeping tables (an ingest log, an audit table), read without a Spark job
@@ -130,11 +149,17 @@ class TableStore(ABC):
         replace_where: str | None = None,
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> CommitResult:
         """Write `df`: create (mode='error'), append, or overwrite (all rows, or with
         `replace_where` only the rows matching that SQL predicate; every new row must
         match it). Schemas must match the table's. With `txn`, a version already
-        committed for that app id is skipped, so retries never duplicate."""
+        committed for that app id is skipped, so retries never duplicate.
+
+        `before_commit` is called once the new data files are written and before the
+        commit that makes them visible (a backend that writes and commits in one step
+        calls it before writing): if it raises, nothing is committed, the files are
+        removed and the error propagates. It lets a quality gate run beside the write."""
 
     @abstractmethod
     def merge(
@@ -148,10 +173,12 @@ class TableStore(ABC):
         metadata: Mapping[str, Any] | None = None,
         keys_unique: bool = False,
         target_filter: str | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> CommitResult:
         """Upsert `df` by `keys` (unique, non-NULL in `df`): rows whose keys exist are
         replaced (or left alone with when_matched='ignore'), the rest inserted.
         Metrics: source_rows, inserted, matched. Creates the table if missing.
+        `before_commit`: as in `write`.
         `keys_unique=True` skips the check of the source's keys (a shuffle): for callers
         whose source is unique by construction (e.g. deduplicated by that key).
 

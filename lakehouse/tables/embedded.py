@@ -25,9 +25,11 @@ from pyspark.sql import types as T
 from lakehouse.tables import deltalog
 from lakehouse.tables.base import (
     AppTxn,
+    BeforeCommit,
     CommitResult,
     HistoryEntry,
     MergeKeyError,
+    RowGroupStats,
     TableExistsError,
     TableNotFoundError,
     TableStore,
@@ -72,6 +74,17 @@ class EmbeddedStore(TableStore):
         return set(table.to_pyarrow_dataset().to_table(columns=[column])
                    .column(column).unique().to_pylist())
 
+    def row_group_stats(self, name: str, columns: Sequence[str], *,
+                        version: int | None = None) -> list[RowGroupStats] | None:
+        table = deltalog.open_table(self.location(name), version)
+        found = []
+        for path in deltalog.file_paths(table):
+            stats = deltalog.parquet_row_group_stats(path, columns)
+            if stats is None:
+                return None
+            found += stats
+        return found
+
     def txn_version(self, name: str, app_id: str) -> int | None:
         if not self.exists(name):
             return None
@@ -86,6 +99,7 @@ class EmbeddedStore(TableStore):
         replace_where: str | None = None,
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> CommitResult:
         if replace_where is not None and mode != "overwrite":
             raise ValueError("replace_where goes with mode='overwrite'")
@@ -98,9 +112,10 @@ class EmbeddedStore(TableStore):
             if _already_committed(base, txn):
                 return CommitResult(name, base.version(), committed=False)
         if replace_where is not None and base is not None:
-            return self._replace_where(name, base, df, replace_where, txn, metadata)
+            return self._replace_where(name, base, df, replace_where, txn, metadata,
+                                       before_commit)
         operation = {"error": "CREATE", "append": "APPEND", "overwrite": "OVERWRITE"}[mode]
-        with _Stage(uri) as stage:
+        with _Stage(uri, before_commit) as stage:
             files = stage.write(df)
             version = deltalog.commit(
                 uri, df.schema, files, mode="overwrite" if mode == "overwrite" else "append",
@@ -120,6 +135,7 @@ class EmbeddedStore(TableStore):
         metadata: Mapping[str, Any] | None = None,
         keys_unique: bool = False,
         target_filter: str | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> CommitResult:
         keys = list(keys)
         uri = self.location(name)
@@ -130,13 +146,14 @@ class EmbeddedStore(TableStore):
                 return CommitResult(name, base.version(), committed=False)
         source_rows = df.count() if keys_unique else _check_merge_keys(name, df, keys)
         if base is None:
-            result = self.write(name, df, mode="append", txn=txn, metadata=metadata)
+            result = self.write(name, df, mode="append", txn=txn, metadata=metadata,
+                                before_commit=before_commit)
             return _merge_result(result, source_rows, matched=0)
         live = deltalog.file_paths(base)
         target = self._scan(base, list(live), with_file=True)
         if target_filter is not None:  # pushed to Parquet: row groups outside it are skipped
             target = target.where(F.expr(target_filter))
-        with _Stage(uri) as stage:
+        with _Stage(uri, before_commit) as stage:
             if when_matched == "ignore":
                 new_rows = df.join(target.select(*keys), on=keys, how="left_anti")
                 files, removed = stage.write(new_rows), []
@@ -245,6 +262,7 @@ class EmbeddedStore(TableStore):
         predicate: str,
         txn: AppTxn | None,
         metadata: Mapping[str, Any] | None,
+        before_commit: BeforeCommit | None,
     ) -> CommitResult:
         matches = F.coalesce(F.expr(predicate), F.lit(False))
         outside = df.where(~matches).limit(1).count()
@@ -258,7 +276,7 @@ class EmbeddedStore(TableStore):
         touched = [r[FILE_COLUMN] for r in target.where(matches).select(FILE_COLUMN)
                    .distinct().collect()]
         uri = self.location(name)
-        with _Stage(uri) as stage:
+        with _Stage(uri, before_commit) as stage:
             kept = self._scan(base, touched).where(~matches) if touched else None
             files = stage.write(df if kept is None else kept.unionByName(df))
             version = deltalog.commit(
@@ -281,15 +299,20 @@ class EmbeddedStore(TableStore):
 
 class _Stage:
     """A fresh folder under the table root for Spark to write into; removed again
-    if anything fails before the commit (so a failed write leaves no stray files)."""
+    if anything fails before the commit (so a failed write leaves no stray files).
+    `before_commit` runs once the files are written (the caller commits next)."""
 
-    def __init__(self, table_root: str) -> None:
+    def __init__(self, table_root: str, before_commit: BeforeCommit | None = None) -> None:
         self.root = table_root
         self.dir = os.path.join(table_root, f"part-{uuid.uuid4().hex}")
+        self.before_commit = before_commit
 
     def write(self, df: DataFrame) -> list[deltalog.StagedFile]:
         df.write.mode("errorifexists").parquet(self.dir)
-        return _drop_empty(self.root, deltalog.staged_files(self.root, self.dir))
+        files = _drop_empty(self.root, deltalog.staged_files(self.root, self.dir))
+        if self.before_commit is not None:
+            self.before_commit()
+        return files
 
     def __enter__(self) -> _Stage:
         return self

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 
 from lakehouse.tables.base import (
     AppTxn,
+    BeforeCommit,
     CommitResult,
     HistoryEntry,
     MergeKeyError,
@@ -101,6 +102,7 @@ class NativeStore(TableStore):
         replace_where: str | None = None,
         txn: AppTxn | None = None,
         metadata: Mapping[str, Any] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> CommitResult:
         if replace_where is not None and mode != "overwrite":
             raise ValueError("replace_where goes with mode='overwrite'")
@@ -109,6 +111,8 @@ class NativeStore(TableStore):
             raise TableExistsError(f"table {self.identifier(name)} already exists")
         if exists:
             df = df.select(*check_schema(name, self.schema(name), df.schema))
+        if before_commit is not None:  # delta-spark writes and commits in one step
+            before_commit()
         operation = "REPLACE WHERE" if replace_where else mode.upper()
         writer = df.write.format("delta").mode("append" if mode == "error" else mode)
         writer = writer.option("userMetadata", commit_metadata(operation, txn, metadata))
@@ -133,13 +137,17 @@ class NativeStore(TableStore):
         metadata: Mapping[str, Any] | None = None,
         keys_unique: bool = False,
         target_filter: str | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> CommitResult:
         if not self.exists(name):
-            return self.write(name, df, mode="append", txn=txn, metadata=metadata)
+            return self.write(name, df, mode="append", txn=txn, metadata=metadata,
+                              before_commit=before_commit)
         done = self.txn_version(name, txn.app_id) if txn else None
         if txn is not None and done is not None and done >= txn.version:
             return CommitResult(name, self.version(name), committed=False)
         df = df.select(*check_schema(name, self.schema(name), df.schema))
+        if before_commit is not None:  # delta-spark merges and commits in one step
+            before_commit()
         if not keys_unique and \
                 df.groupBy(*keys).count().where(F.col("count") > 1).limit(1).count():
             raise MergeKeyError(f"merge into {name}: the source repeats keys {list(keys)}")
