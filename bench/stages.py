@@ -18,7 +18,11 @@ from bench.procmon import TreeMonitor
 from bench.profile import start_recording, summarize
 from lakehouse.config import PROJECT_ROOT
 
-GATE_LINE = re.compile(r"^quality\[(?P<stage>[\w.-]+)\]: .*\((?P<seconds>\d+(?:\.\d+)?) s\)\s*$")
+# `(X s)`: a gate the stage ran before writing; `(validated in Y s beside the writes,
+# waited X s)`: one that validated while the stage wrote, X the seconds it held the stage.
+GATE_LINE = re.compile(r"^quality\[(?P<stage>[\w.-]+)\]: .*\((?:validated in "
+                       r"(?P<validation>\d+(?:\.\d+)?) s beside the writes, waited )?"
+                       r"(?P<seconds>\d+(?:\.\d+)?) s\)\s*$")
 STAGE_MODULES = {"bronze": "bronze", "silver": "silver", "gold": "gold", "train": "ml.train"}
 
 
@@ -61,7 +65,9 @@ class StageRun:
 
 
 def gate_seconds(lines: Sequence[str]) -> list[float]:
-    """The seconds of every `quality[...]: ... (X.X s)` summary line."""
+    """The seconds the stage spent in each gate, from the `quality[...]: ...` summary
+    lines: a gate's validation time, or for a gate beside the writes the time the stage
+    waited for its verdict."""
     found = []
     for line in lines:
         match = GATE_LINE.match(line.strip())

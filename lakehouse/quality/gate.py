@@ -11,6 +11,7 @@ persisted for the validation only, then released).
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -109,6 +110,9 @@ def gate(
 
 # (context, suite name) -> (definition, checkpoint) of the suite's last registration.
 _checkpoints: dict[tuple[int, str], tuple[str, Any]] = {}
+# Registering suites, assets and checkpoints changes the context's stores: one thread at
+# a time (validations themselves run concurrently, e.g. gold's two gates).
+_registering = threading.Lock()
 
 
 def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
@@ -118,9 +122,10 @@ def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
     checkpoint whose suite was replaced since, so only the last one is kept."""
     key = (id(context), suite.name)
     definition = repr(suite.checks)
-    cached = _checkpoints.get(key)
-    if cached is None or cached[0] != definition:
-        cached = _checkpoints[key] = (definition, _new_checkpoint(context, suite, settings))
+    with _registering:
+        cached = _checkpoints.get(key)
+        if cached is None or cached[0] != definition:
+            cached = _checkpoints[key] = (definition, _new_checkpoint(context, suite, settings))
     return cached[1]
 
 
@@ -147,8 +152,9 @@ def _samples(
         return {}
     details = _gx.gx.ExpectationSuite(name=f"{suite.name}_details",
                                       expectations=[c.to_gx() for c in wanted])
-    batch = _gx.batch_definition(context, suite.name).get_batch(
-        batch_parameters={"dataframe": df})
+    with _registering:
+        definition = _gx.batch_definition(context, suite.name)
+    batch = definition.get_batch(batch_parameters={"dataframe": df})
     outcome = batch.validate(details, result_format={"result_format": "BASIC",
                                                      "partial_unexpected_count": size})
     return {name: tuple((r.result or {}).get("partial_unexpected_list") or ())

@@ -97,12 +97,16 @@ class ValidationReport:
         """False when a check of severity `fail` failed: the stage must not write."""
         return not self.failures("fail")
 
-    def summary(self) -> str:
-        """`quality[silver]: 12 passed, 1 warned, 0 quarantine checks failed, 0 failed (3.2 s)`."""
+    def summary(self, *, waited: float | None = None) -> str:
+        """`quality[silver]: 12 passed, 1 warned, 0 quarantine checks failed, 0 failed (3.2 s)`;
+        for a validation beside the stage's writes (`waited`: the seconds the stage was
+        blocked on it) the end reads `(validated in 3.2 s beside the writes, waited 0.4 s)`."""
+        seconds = f"{self.seconds:.1f} s" if waited is None else \
+            f"validated in {self.seconds:.1f} s beside the writes, waited {waited:.1f} s"
         return (f"quality[{self.stage}]: {len(self.passed)} passed, "
                 f"{len(self.failures('warn'))} warned, "
                 f"{len(self.failures('quarantine'))} quarantine checks failed, "
-                f"{len(self.failures('fail'))} failed ({self.seconds:.1f} s)")
+                f"{len(self.failures('fail'))} failed ({seconds})")
 
     def raise_for_failures(self) -> None:
         """Raise DataQualityError if a check of severity `fail` failed."""

@@ -15,8 +15,10 @@ bronze: batch-000001: 24 files
 pipeline: bronze 10.0 s
 quality[silver]: 11 passed, 0 warned, 0 quarantine checks failed, 0 failed (1.5 s)
 pipeline: silver 12.5 s
-quality[gold]: 39 passed, 0 warned, 0 quarantine checks failed, 0 failed (1.0 s)
-quality[gold]: 10 passed, 0 warned, 0 quarantine checks failed, 0 failed (0.5 s)
+quality[gold]: 39 passed, 0 warned, 0 quarantine checks failed, 0 failed (validated in 4.0 s \
+beside the writes, waited 1.0 s)
+quality[gold]: 10 passed, 0 warned, 0 quarantine checks failed, 0 failed (validated in 2.2 s \
+beside the writes, waited 0.5 s)
 pipeline: gold 6.0 s
 """
 
