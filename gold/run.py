@@ -74,9 +74,9 @@ def build(ctx: StageContext, *, recompute: str | None = None,
     `recompute`: 'affected' or 'all' (default: gold.recompute); `as_of`: recompute
     exactly these as-of dates instead (each must lie inside the data)."""
     started, settings = time.perf_counter(), ctx.settings
-    silver, state = read_silver(ctx)
+    silver, state, stats = read_silver(ctx)
     recompute = recompute or settings.gold.recompute
-    changed = ChangedFrom(silver)
+    changed = ChangedFrom(silver, stats)
     feature_plan, label_plan = plan_tables(ctx, silver, state, recompute=recompute,
                                            as_of=as_of, changed=changed)
     horizon = settings.gold.horizon_days

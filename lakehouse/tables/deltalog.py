@@ -29,6 +29,7 @@ from pyspark.sql import types as T
 from lakehouse.tables.base import (
     AppTxn,
     ConcurrentCommitError,
+    RowGroupStats,
     TableNotFoundError,
     TableStoreError,
     UnsupportedTableError,
@@ -160,6 +161,27 @@ def commit(
             f"commit to {uri} lost a race with another writer ({err}); nothing was "
             "committed: retry the operation"
         ) from None
+
+
+def parquet_row_group_stats(path: str, columns: Sequence[str]) -> list[RowGroupStats] | None:
+    """Row count and (min, max) of `columns` per row group of one Parquet file, from its
+    footer; None when a row group with non-NULL values has no min/max for a column."""
+    meta = pq.read_metadata(path)
+    index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    found = []
+    for number in range(meta.num_row_groups):
+        group = meta.row_group(number)
+        ranges = {}
+        for column in columns:
+            stats = group.column(index[column]).statistics
+            if stats is not None and stats.has_null_count and stats.null_count == group.num_rows:
+                ranges[column] = (None, None)
+            elif stats is None or not stats.has_min_max:
+                return None
+            else:
+                ranges[column] = (stats.min, stats.max)
+        found.append(RowGroupStats(group.num_rows, ranges))
+    return found
 
 
 def file_paths(table: DeltaTable) -> dict[str, str]:

@@ -4,7 +4,7 @@ in one commit: in place, replay-safe, schema-checked, nothing left behind on fai
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -115,3 +115,24 @@ def test_append_files_moves_files_staged_elsewhere_under_the_table(spark, store,
     (live,) = deltalog.file_paths(DeltaTable(store.location("t.moved")))
     assert live.startswith(store.location("t.moved") + os.sep)
     assertDataFrameEqual(store.read("t.moved"), spark.createDataFrame([(7, "g", TS)], KVT))
+
+
+def test_row_group_stats_are_exact_per_version_and_know_all_null_columns(spark, store):
+    schema = T.StructType([T.StructField("day", T.DateType()),
+                           T.StructField("at", T.TimestampType()),
+                           T.StructField("note", T.StringType())])
+    first = [(date(2024, 1, 5), datetime(2024, 1, 6, 1, 2, 3, 456789, tzinfo=UTC), None),
+             (None, None, None), (date(2023, 12, 31), None, None)]
+    store.write("t.stats", spark.createDataFrame(first, schema).coalesce(1))
+    store.write("t.stats", spark.createDataFrame(
+        [(date(2025, 2, 1), datetime(2025, 2, 1, tzinfo=UTC), "x")], schema), mode="append")
+
+    def summary(version=None):
+        stats = store.row_group_stats("t.stats", ["day", "at", "note"], version=version)
+        return sorted((g.rows, *g.ranges["day"], g.ranges["note"]) for g in stats)
+
+    assert summary(0) == [(3, date(2023, 12, 31), date(2024, 1, 5), (None, None))]
+    assert summary() == [(1, date(2025, 2, 1), date(2025, 2, 1), ("x", "x")),
+                         (3, date(2023, 12, 31), date(2024, 1, 5), (None, None))]
+    (old,) = store.row_group_stats("t.stats", ["at"], version=0)
+    assert old.ranges["at"] == (datetime(2024, 1, 6, 1, 2, 3, 456789, tzinfo=UTC),) * 2
