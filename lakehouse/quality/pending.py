@@ -20,13 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from pyspark.sql import DataFrame
 
 from lakehouse.quality.gate import validate
 from lakehouse.quality.results import ValidationReport, record_results
 from lakehouse.quality.suites import Suite
-from lakehouse.settings import Settings
 from lakehouse.tables import TableStore
 
 
@@ -76,26 +76,17 @@ class PendingGate:
             self._join()  # the stage's own error comes first
 
 
-def start_gate(
-    df: DataFrame,
-    suite: Suite | str,
-    *,
-    settings: Settings,
-    stage: str,
-    store: TableStore | None = None,
-    run_id: str | None = None,
-    table_name: str | None = None,
-    table_version: int | None = None,
-) -> PendingGate:
-    """Start validating `df` (persisted by the caller) against `suite` in the background
-    and record the results (when `store` is given) as `gate` does; returns the pending
-    verdict. Pass `verdict.wait` as `before_commit` to every write it guards."""
+def start_gate(df: DataFrame, suite: Suite | str, **options: Any) -> PendingGate:
+    """Start validating `df` (persisted by the caller) against `suite` in the background,
+    recording the results as `gate` does; returns the pending verdict. `options` are
+    `gate`'s keyword arguments (settings, stage, store, run_id, table_name,
+    table_version). Pass `verdict.wait` as `before_commit` to every write it guards."""
+    store: TableStore | None = options.pop("store", None)
 
     def run() -> ValidationReport:
-        report = validate(df, suite, settings=settings, stage=stage, run_id=run_id,
-                          table_name=table_name, table_version=table_version, persist=False)
+        report = validate(df, suite, persist=False, **options)
         if store is not None:
-            record_results(store, settings, report)
+            record_results(store, options["settings"], report)
         return report
 
-    return PendingGate(run, name=f"quality-{stage}-{table_name or 'frame'}")
+    return PendingGate(run, name=f"quality-{options['stage']}-{options.get('table_name')}")

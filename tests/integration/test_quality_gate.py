@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -27,17 +26,10 @@ from lakehouse.quality import (
     validate,
 )
 from lakehouse.quality.docs import main as docs_main
+from tests.fixtures.orders import ORDERS, SUITE_FILE
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "expectations"
 TARGET = "silver.orders"
 
-ORDERS = T.StructType([
-    T.StructField("order_id", T.StringType()),
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("quantity", T.IntegerType()),
-    T.StructField("price", T.DoubleType()),
-    T.StructField("country", T.StringType()),
-])
 # Breaks no `fail` check; breaks the warn check (5 < 10 rows) and quarantine checks.
 CLEAN = [
     ("1", "c1", 2, 1.5, "UK"),
@@ -52,7 +44,7 @@ BAD = [*CLEAN, ("6", "c6", 1, -5.0, "UK"), (None, None, None, None, None)]
 
 @pytest.fixture(scope="module")
 def suite():
-    return read_suite(FIXTURES / "orders.yml")
+    return read_suite(SUITE_FILE)
 
 
 def test_fail_check_raises_naming_checks_observed_values_and_samples(spark, settings, suite):

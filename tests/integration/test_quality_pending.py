@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 
 import pytest
-from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from lakehouse.quality import DataQualityError, read_suite, start_gate
+from tests.fixtures.orders import ORDERS, SUITE_FILE
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "expectations"
-ORDERS = T.StructType([
-    T.StructField("order_id", T.StringType()),
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("quantity", T.IntegerType()),
-    T.StructField("price", T.DoubleType()),
-    T.StructField("country", T.StringType()),
-])
 CLEAN = [("1", "c1", 2, 1.5, "UK"), ("2", None, 3, 2.0, "FR"), ("4", "c4", None, None, None)]
 BAD = [*CLEAN, ("6", "c6", 1, -5.0, "UK")]  # a negative price breaks a `fail` check
 
 
 @pytest.fixture(scope="module")
 def suite():
-    return read_suite(FIXTURES / "orders.yml")
+    return read_suite(SUITE_FILE)
 
 
 def test_a_passing_gate_lets_the_write_commit_and_reports_the_wait(spark, settings, store,

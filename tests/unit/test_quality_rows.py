@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -16,16 +14,8 @@ from lakehouse.quality import (
     split_quarantine,
     with_quality_reasons,
 )
+from tests.fixtures.orders import ORDERS, SUITE_FILE
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "expectations"
-
-ORDERS = T.StructType([
-    T.StructField("order_id", T.StringType()),
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("quantity", T.IntegerType()),
-    T.StructField("price", T.DoubleType()),
-    T.StructField("country", T.StringType()),
-])
 REASONS = T.StructType([*ORDERS.fields,
                         T.StructField("quality_reasons", T.ArrayType(T.StringType()))])
 
@@ -41,7 +31,7 @@ ROWS = [GOOD, NO_CUSTOMER, TWO_PROBLEMS, NULL_VALUES, LETTER_ID, NEGATIVE_PRICE,
 
 @pytest.fixture(scope="module")
 def suite():
-    return read_suite(FIXTURES / "orders.yml")
+    return read_suite(SUITE_FILE)
 
 
 def test_reasons_list_every_failed_quarantine_check_in_suite_order(spark, suite):

@@ -9,8 +9,8 @@ import yaml
 
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import Check, SuiteError, load_suite, parse_suite, read_suite
+from tests.fixtures.orders import INVALID_SUITE_FILE, SUITE_FILE
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "expectations"
 PROJECT_SUITES = sorted((Path(__file__).resolve().parents[2] / "conf" / "expectations")
                         .glob("*.yml"))
 
@@ -40,7 +40,7 @@ def test_bronze_suite_loads_with_lineage_checks_failing_hard(settings):
 
 
 def test_fixture_suite_parses_into_checks_in_file_order():
-    suite = read_suite(FIXTURES / "orders.yml")
+    suite = read_suite(SUITE_FILE)
 
     assert [c.name for c in suite.checks] == [
         "order_id_present", "price_not_negative", "customer_id_present",
@@ -54,7 +54,7 @@ def test_fixture_suite_parses_into_checks_in_file_order():
 
 
 def test_invalid_file_reports_every_bad_entry_with_file_index_and_name():
-    path = FIXTURES / "invalid.yml"
+    path = INVALID_SUITE_FILE
     with pytest.raises(SuiteError) as caught:
         read_suite(path)
 
