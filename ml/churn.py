@@ -14,8 +14,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse import frames
 from lakehouse.settings import ChurnModelSettings
-from ml import partitions
 from ml.dataset import LABEL
 from ml.parallel import map_in_threads
 
@@ -123,7 +123,7 @@ class Prepared:
 
     def release(self) -> None:
         """Drop the cached rows."""
-        partitions.release(self.rows)
+        frames.release(self.rows)
 
 
 def prepare(train: DataFrame, cfg: ChurnModelSettings) -> Prepared:
@@ -132,7 +132,7 @@ def prepare(train: DataFrame, cfg: ChurnModelSettings) -> Prepared:
     weighted = with_class_weights(train, mode=cfg.class_weighting)
     stages = build_preprocessing(cfg).fit(weighted)
     rows = stages.transform(weighted).select(VECTOR, LABEL, WEIGHT)
-    return Prepared(stages, partitions.cut_lineage(rows))
+    return Prepared(stages, frames.cut_lineage(rows))
 
 
 def fit(train: DataFrame, cfg: ChurnModelSettings, *, reg_param: float,

@@ -6,18 +6,15 @@ fixed cost (scheduling, serialising the closure and the coefficients) is far lar
 its work, so small data trains fastest in one partition, and the parallel fits of a
 search (ml.parallel) keep the cores busy instead. Large data gets one partition per
 `rows_per_partition` rows, at most one per core. Each job also ships its input's lineage
-to the tasks: the fits read a locally checkpointed frame, whose lineage is one step.
+to the tasks: the fits read a locally checkpointed frame, whose lineage is one step
+(`lakehouse.frames.cut_lineage`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-
-log = logging.getLogger(__name__)
 
 
 def fit_partitions(rows: int, *, rows_per_partition: int, max_partitions: int) -> int:
@@ -44,26 +41,3 @@ def training_partitions(df: DataFrame, rows: int, *, rows_per_partition: int) ->
     cores = df.sparkSession.sparkContext.defaultParallelism
     return with_partitions(df, fit_partitions(rows, rows_per_partition=rows_per_partition,
                                               max_partitions=cores))
-
-
-def cut_lineage(df: DataFrame) -> DataFrame:
-    """`df` computed once, now, and kept in the executors (memory, then disk) with its plan
-    cut (a local checkpoint): what iterative fits read. Every iteration's job serialises its
-    input's lineage for the tasks; cut, each is cheaper (LBFGS on the 40k-row tuning rows of
-    the 1M-row benchmark: ~1.5-1.8 s instead of ~2.2-3 s per fit). Eager, so parallel fits
-    do not each compute it. A lost executor loses these blocks (the fit then fails instead
-    of recomputing them): acceptable for a training run's scratch data. Free with
-    `release`."""
-    return df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
-
-
-def release(checkpointed: DataFrame) -> None:
-    """Drop the blocks of a `cut_lineage` frame (it must not be read afterwards). Best
-    effort: where the JVM plan is not reachable (Spark Connect) the blocks go when Spark's
-    cleaner collects them."""
-    try:
-        plan = checkpointed._jdf.queryExecution().logical()
-        if plan.getClass().getSimpleName() == "LogicalRDD":
-            plan.rdd().unpersist(False)
-    except Exception:
-        log.debug("could not release a checkpointed frame", exc_info=True)

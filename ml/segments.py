@@ -15,8 +15,8 @@ from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse import frames
 from lakehouse.settings import SegmentSettings
-from ml import partitions
 from ml.dataset import LABEL
 from ml.parallel import map_in_threads
 
@@ -90,7 +90,7 @@ def choose_k(snapshot: DataFrame, cfg: SegmentSettings, *, seed: int,
     cached for every k, and each model is those stages plus its K-means stage (the model
     `build_pipeline(k).fit(snapshot)` gives)."""
     stages = build_preprocessing().fit(snapshot)
-    vectors = partitions.cut_lineage(stages.transform(snapshot).select(VECTOR))
+    vectors = frames.cut_lineage(stages.transform(snapshot).select(VECTOR))
 
     def fit_one(k: int) -> tuple[KCandidate, PipelineModel]:
         evaluator = ClusteringEvaluator(featuresCol=VECTOR, predictionCol=PREDICTION,
@@ -104,7 +104,7 @@ def choose_k(snapshot: DataFrame, cfg: SegmentSettings, *, seed: int,
     try:
         fitted = map_in_threads(fit_one, range(cfg.k_min, cfg.k_max + 1), workers=workers)
     finally:
-        partitions.release(vectors)
+        frames.release(vectors)
     best, model = max(fitted, key=lambda pair: (pair[0].silhouette, -pair[0].k))
     return Segmentation(model, best, tuple(c for c, _ in fitted))
 
