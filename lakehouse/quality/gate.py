@@ -61,8 +61,8 @@ def validate(
     try:
         context = _gx.get_context(settings)
         checkpoint = _checkpoint(context, suite, settings)
-        outcome = checkpoint.run(batch_parameters={"dataframe": df},
-                                 run_id=_gx.RunIdentifier(run_name=run_id, run_time=validated_at))
+        run_identifier = _gx.lib().RunIdentifier(run_name=run_id, run_time=validated_at)
+        outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=run_identifier)
         _gx.queue_docs(settings, outcome)
         by_name = _by_name(r for run in outcome.run_results.values() for r in run.results)
         samples = _samples(context, suite, df, by_name, settings.quality.sample_size)
@@ -131,7 +131,7 @@ def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
 
 
 def _new_checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
-    gx = _gx.gx
+    gx = _gx.lib().gx
     expectations = [c.to_gx() for c in suite.checks]
     gx_suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=suite.name, expectations=expectations))
@@ -151,7 +151,7 @@ def _samples(
               and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE]
     if not wanted or size == 0:
         return {}
-    details = _gx.gx.ExpectationSuite(name=f"{suite.name}_details",
+    details = _gx.lib().gx.ExpectationSuite(name=f"{suite.name}_details",
                                       expectations=[c.to_gx() for c in wanted])
     with _registering:
         definition = _gx.batch_definition(context, suite.name)

@@ -212,7 +212,7 @@ def _expectation_problems(kind: Any, kwargs: dict[str, Any], severity: Any) -> l
 def _constructor_problems(cls: type, kind: str, kwargs: dict[str, Any]) -> list[str]:
     try:
         cls(**kwargs)
-    except _gx.ArgumentError as err:
+    except _gx.lib().ArgumentError as err:
         problems, fields = [], set()
         for error in err.errors():
             field = ".".join(str(p) for p in error["loc"])
