@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -49,6 +50,17 @@ def _prepare_quality(settings: Settings) -> None:
         prepare(settings)
     except Exception:  # the gate itself will report any real problem
         log.debug("could not prepare the quality context in advance", exc_info=True)
+
+
+def _load_stages(stages: StageList | Callable[[], StageList],
+                 settings: Settings) -> list[tuple[Stage, argparse.Namespace]]:
+    """The stages (loaded if given as a function); if one uses quality gates, Great
+    Expectations' context is prepared in the background (it may go on into the first
+    stage, which does not need it before its gate)."""
+    loaded = list(stages() if callable(stages) else stages)
+    if any(stage.uses_quality for stage, _ in loaded):
+        threading.Thread(target=_prepare_quality, args=(settings,), daemon=True).start()
+    return loaded
 
 
 def _publish_quality_docs() -> None:
@@ -98,8 +110,11 @@ def run_stage(stage: Stage, *, argv: list[str] | None = None) -> int:
     return run_stages([(stage, args)], config=args)
 
 
+StageList = Sequence[tuple[Stage, argparse.Namespace]]
+
+
 def run_stages(
-    stages: Sequence[tuple[Stage, argparse.Namespace]],
+    stages: StageList | Callable[[], StageList],
     *,
     config: argparse.Namespace,
     timings: bool = False,
@@ -107,20 +122,26 @@ def run_stages(
     """Run stages in order in this process: one Spark session, one quality context, a
     fresh run id and context per stage. Settings come from `config` (--env/--set).
     Stops at the first stage that fails; returns its exit code (0: all succeeded).
-    With `timings`, a `pipeline: <stage> ... s` line follows each stage."""
+    With `timings`, a `pipeline: <stage> ... s` line follows each stage.
+
+    `stages` may be a function returning them: it is called in a background thread
+    while the JVM starts (the stage modules import MLflow, matplotlib and the like:
+    ~6 s of Python that then overlaps the JVM's ~9 s), and Great Expectations is then
+    prepared there too if a stage uses it."""
     configure_logging()
-    prog = stages[0][0].prog if len(stages) == 1 else "pipeline"
+    prog = stages[0][0].prog if not callable(stages) and len(stages) == 1 else "pipeline"
     spark, owned = None, SparkSession.getActiveSession() is None
-    started = time.perf_counter()
+    started, loaded = time.perf_counter(), []
     try:
         settings = settings_from_args(config)
-        if any(stage.uses_quality for stage, _ in stages):
-            threading.Thread(target=_prepare_quality, args=(settings,), daemon=True).start()
-        spark = get_spark(settings)
-        store = open_store(spark, settings)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-stages") as pool:
+            loading = pool.submit(_load_stages, stages, settings)
+            spark = get_spark(settings)
+            store = open_store(spark, settings)
+            loaded = loading.result()
         if timings:
             print(f"pipeline: Spark session {time.perf_counter() - started:.1f} s", flush=True)
-        for stage, args in stages:
+        for stage, args in loaded:
             prog, begun = stage.prog, time.perf_counter()
             context = StageContext(settings, spark, store, new_run_id(stage.prog))
             log.info("%s: env=%s backend=%s run_id=%s", stage.prog, settings.env,
@@ -135,7 +156,7 @@ def run_stages(
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     finally:
-        if any(stage.uses_quality for stage, _ in stages):
+        if any(stage.uses_quality for stage, _ in loaded):
             _publish_quality_docs()
         # A clean JVM shutdown: without it delta-rs threads can abort the interpreter
         # at exit (SIGABRT) after a successful run.

@@ -45,10 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the named stages in order; prints each stage's seconds."""
     args = parse_args(argv)
-    stages = []
-    for name in args.stages:
-        stage = load_stage(name)
-        stages.append((stage, stage.parser().parse_args([])))
+
+    def stages() -> list[tuple[Stage, argparse.Namespace]]:
+        # Imported while the JVM starts (run_stages calls this in a background thread).
+        return [(stage, stage.parser().parse_args([]))
+                for stage in map(load_stage, args.stages)]
+
     return run_stages(stages, config=args, timings=True)
 
 

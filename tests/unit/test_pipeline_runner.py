@@ -3,8 +3,11 @@ failure with the failing stage's one-line error."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from lakehouse.cli import Stage, run_stages
 from lakehouse.pipeline import STAGE_MODULES, load_stage, main, parse_args
 
 
@@ -52,3 +55,31 @@ def test_data_docs_of_a_failed_gate_are_published_after_the_stages(spark, tmp_pa
     index = tmp_path / "reports" / "data_docs" / "index.html"
     assert "quality: Data Docs updated in" in out and str(index) in out
     assert "validations/bronze/" in index.read_text(encoding="utf-8")
+
+
+def test_stages_given_as_a_function_are_loaded_beside_the_session_start(spark, tmp_path,
+                                                                        capsys):
+    ran, loaded_in = [], []
+
+    def body(ctx, args):
+        ran.append(ctx.run_id)
+
+    def stages():
+        loaded_in.append(threading.current_thread().name)
+        stage = Stage("probe", "a probe stage", body)
+        return [(stage, stage.parser().parse_args([]))]
+
+    config = parse_args(["--env", "test", f"--set=paths.lake={tmp_path / 'lake'}", "bronze"])
+    assert run_stages(stages, config=config, timings=True) == 0
+    assert loaded_in and loaded_in[0] != threading.main_thread().name
+    assert len(ran) == 1 and ran[0].startswith("probe-")
+    assert "pipeline: probe" in capsys.readouterr().out
+
+
+def test_a_stage_list_that_fails_to_load_is_reported(spark, tmp_path):
+    def stages():
+        raise ImportError("no module named 'platinum'")
+
+    config = parse_args(["--env", "test", f"--set=paths.lake={tmp_path / 'lake'}", "bronze"])
+    with pytest.raises(ImportError, match="platinum"):
+        run_stages(stages, config=config)
