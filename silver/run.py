@@ -187,11 +187,10 @@ def process(ctx: StageContext) -> SilverReport:
     names, store = ctx.settings.tables.names, ctx.store
     recover_audit(ctx)
     pending = pending_batches(store, names.bronze_ingest_log, names.silver_audit)
-    if pending:
-        check_row_key_version(store, names.silver_transactions)
     if not pending:
         return SilverReport((), store.version_if_exists(names.silver_transactions),
                             store.version_if_exists(names.silver_quarantine), 0.0)
+    check_row_key_version(store, names.silver_transactions)
     bronze = store.read(names.bronze_transactions).where(F.col("_batch_id").isin(pending))
     keyed = firsts = matched = None
     try:
@@ -202,7 +201,7 @@ def process(ctx: StageContext) -> SilverReport:
         valid = rows.where((F.size(REASONS) == 0) & ~F.col(IS_DUPLICATE))
         processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
         silver_rows = select_silver(valid, processed_at)
-        # The gate validates silver_rows (a cheap projection of the persisted rows) while
+        # The gate validates silver_rows (a cheap projection of the kept rows) while
         # the counts are taken and both tables' files are written; its verdict decides
         # both commits (a failed `fail` check: nothing is committed, no file stays).
         with start_gate(silver_rows, "silver", settings=ctx.settings, stage="silver",

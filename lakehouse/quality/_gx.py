@@ -65,18 +65,21 @@ _contexts: dict[str, Any] = {}
 _pending_docs: dict[str, tuple[Settings, list[Any]]] = {}
 
 
-def expectation_class(expectation_type: str) -> type | None:
-    """The GX class registered for a snake_case expectation type, or None."""
+def _registered() -> dict[str, type]:
+    """GX's registry of expectation classes by snake_case type, core ones registered."""
     registry = lib().registry
     registry.register_core_expectations()
-    return registry._registered_expectations.get(expectation_type)
+    return registry._registered_expectations
+
+
+def expectation_class(expectation_type: str) -> type | None:
+    """The GX class registered for a snake_case expectation type, or None."""
+    return _registered().get(expectation_type)
 
 
 def known_expectation_types() -> list[str]:
     """Every expectation type in GX's registry, sorted."""
-    registry = lib().registry
-    registry.register_core_expectations()
-    return sorted(registry._registered_expectations)
+    return sorted(_registered())
 
 
 def docs_dir(settings: Settings) -> Path:
@@ -106,7 +109,7 @@ def prepare(settings: Settings) -> None:
     """Create the context (and register the expectations) ahead of the first gate; safe to
     call from a background thread while the Spark session starts."""
     get_context(settings)
-    lib().registry.register_core_expectations()
+    _registered()
 
 
 def file_context(settings: Settings) -> Any:

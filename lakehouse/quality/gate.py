@@ -152,7 +152,7 @@ def _samples(
     if not wanted or size == 0:
         return {}
     details = _gx.lib().gx.ExpectationSuite(name=f"{suite.name}_details",
-                                      expectations=[c.to_gx() for c in wanted])
+                                            expectations=[c.to_gx() for c in wanted])
     with _registering:
         definition = _gx.batch_definition(context, suite.name)
     batch = definition.get_batch(batch_parameters={"dataframe": df})

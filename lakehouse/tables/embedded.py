@@ -9,8 +9,6 @@ them and commits their paths.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +39,7 @@ from lakehouse.tables.base import (
     commit_metadata,
     parse_metadata,
 )
+from lakehouse.tables.staging import Stage, adopt, drop_empty, part_folder
 
 FILE_COLUMN = "__lakehouse_file"
 
@@ -115,7 +114,7 @@ class EmbeddedStore(TableStore):
             return self._replace_where(name, base, df, replace_where, txn, metadata,
                                        before_commit)
         operation = {"error": "CREATE", "append": "APPEND", "overwrite": "OVERWRITE"}[mode]
-        with _Stage(uri, before_commit) as stage:
+        with Stage(uri, before_commit) as stage:
             files = stage.write(df)
             version = deltalog.commit(
                 uri, df.schema, files, mode="overwrite" if mode == "overwrite" else "append",
@@ -153,7 +152,7 @@ class EmbeddedStore(TableStore):
         target = self._scan(base, list(live), with_file=True)
         if target_filter is not None:  # pushed to Parquet: row groups outside it are skipped
             target = target.where(F.expr(target_filter))
-        with _Stage(uri, before_commit) as stage:
+        with Stage(uri, before_commit) as stage:
             if when_matched == "ignore":
                 new_rows = df.join(target.select(*keys), on=keys, how="left_anti")
                 files, removed = stage.write(new_rows), []
@@ -181,8 +180,8 @@ class EmbeddedStore(TableStore):
         return _merge_result(CommitResult(name, version, True), source_rows, matched)
 
     def staging_folder(self, name: str) -> str:
-        # Under the table root, like _Stage: append_files commits the files where they are.
-        folder = os.path.join(self.location(name), f"part-{uuid.uuid4().hex}")
+        # Under the table root, like Stage: append_files commits the files where they are.
+        folder = part_folder(self.location(name))
         os.makedirs(folder)
         return folder
 
@@ -204,10 +203,10 @@ class EmbeddedStore(TableStore):
                 if _already_committed(base, txn):
                     self.discard_staging(folder)
                     return CommitResult(name, base.version(), committed=False)
-            adopted, moved = _adopt(uri, folder)
+            adopted, moved = adopt(uri, folder)
             files = deltalog.staged_files(uri, adopted)
             check_parquet_files(name, [os.path.join(uri, f.path) for f in files], schema)
-            files = _drop_empty(uri, files)
+            files = drop_empty(uri, files)
             version = deltalog.commit(
                 uri, schema, files, mode="append", base=base, txn=txn,
                 user_metadata=commit_metadata(
@@ -276,7 +275,7 @@ class EmbeddedStore(TableStore):
         touched = [r[FILE_COLUMN] for r in target.where(matches).select(FILE_COLUMN)
                    .distinct().collect()]
         uri = self.location(name)
-        with _Stage(uri, before_commit) as stage:
+        with Stage(uri, before_commit) as stage:
             kept = self._scan(base, touched).where(~matches) if touched else None
             files = stage.write(df if kept is None else kept.unionByName(df))
             version = deltalog.commit(
@@ -295,56 +294,6 @@ class EmbeddedStore(TableStore):
             return empty.withColumn(FILE_COLUMN, F.lit(None).cast("string")) if with_file else empty
         df = self.spark.read.schema(schema).parquet(*paths)
         return df.withColumn(FILE_COLUMN, F.col("_metadata.file_path")) if with_file else df
-
-
-class _Stage:
-    """A fresh folder under the table root for Spark to write into; removed again
-    if anything fails before the commit (so a failed write leaves no stray files).
-    `before_commit` runs once the files are written (the caller commits next)."""
-
-    def __init__(self, table_root: str, before_commit: BeforeCommit | None = None) -> None:
-        self.root = table_root
-        self.dir = os.path.join(table_root, f"part-{uuid.uuid4().hex}")
-        self.before_commit = before_commit
-
-    def write(self, df: DataFrame) -> list[deltalog.StagedFile]:
-        df.write.mode("errorifexists").parquet(self.dir)
-        files = _drop_empty(self.root, deltalog.staged_files(self.root, self.dir))
-        if self.before_commit is not None:
-            self.before_commit()
-        return files
-
-    def __enter__(self) -> _Stage:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _drop_empty(table_root: str, files: list[deltalog.StagedFile]) -> list[deltalog.StagedFile]:
-    """The staged files that hold rows; empty ones (Spark writes one per empty task) are
-    deleted, never committed."""
-    for empty in (f for f in files if f.rows == 0):
-        os.remove(os.path.join(table_root, empty.path))
-    return [f for f in files if f.rows > 0]
-
-
-def _adopt(table_root: str, folder: str) -> tuple[str, bool]:
-    """The folder under the table root that holds the staged Parquet files, and whether
-    they were moved there: `folder` itself when it is under the root already, else a new
-    one the files are moved into (a rename on the same filesystem)."""
-    if not os.path.isdir(folder):
-        raise TableStoreError(f"staging folder {folder} does not exist: nothing to append")
-    root, here = os.path.realpath(table_root), os.path.realpath(folder)
-    if here != root and os.path.commonpath([root, here]) == root:
-        return os.path.join(table_root, os.path.relpath(here, root)), False
-    target = os.path.join(table_root, f"part-{uuid.uuid4().hex}")
-    os.makedirs(target)
-    for entry in os.scandir(folder):
-        if entry.name.endswith(".parquet") and entry.is_file():
-            shutil.move(entry.path, os.path.join(target, entry.name))
-    return target, True
 
 
 def _already_committed(table: DeltaTable, txn: AppTxn | None) -> bool:
