@@ -147,14 +147,32 @@ def _zero_if_null(column: str) -> Column:
     return F.coalesce(F.col(column), F.lit(0))
 
 
-def with_feature_columns(snapshots: DataFrame, *, version: str,
-                         computed_at: datetime) -> DataFrame:
-    """Turn the running totals of marker rows into the feature columns."""
+def in_smallest_units(days: DataFrame) -> tuple[DataFrame, int]:
+    """`days` with a decimal `net_amount` as a whole number of its smallest unit (long:
+    thousandths at scale 3), and that unit per currency unit. Window sums of longs are
+    exact and several times cheaper than of decimal(38, s), which Spark adds as Java
+    BigDecimals; amounts beyond a long (9.2e15 currency units at scale 3) raise an
+    overflow error (ANSI casts) instead of passing wrong sums."""
+    kind = days.schema["net_amount"].dataType
+    if not isinstance(kind, T.DecimalType):
+        return days, 1
+    unit = 10 ** kind.scale
+    return days.withColumn("net_amount", F.expr(f"CAST(net_amount * {unit} AS BIGINT)")), unit
+
+
+def with_feature_columns(snapshots: DataFrame, *, version: str, computed_at: datetime,
+                         amount_unit: int = 1) -> DataFrame:
+    """Turn the running totals of marker rows into the feature columns (amounts summed
+    in `amount_unit`ths of a currency unit: see `in_smallest_units`)."""
+
+    def amount(column: Column) -> Column:  # the same double as casting the decimal sum
+        return column.cast("double") / F.lit(float(amount_unit))
+
     count, total, squares = (F.col("gap_count"), F.col("gap_sum"), F.col("gap_square_sum"))
     # Population variance from exact integer sums: (n * sum(g^2) - sum(g)^2) / n^2.
     variance = _ratio(count * squares - total * total, count * count)
     recent, before = _zero_if_null(f"net_{TREND_DAYS}d"), _zero_if_null("net_before_trend")
-    spend = [_zero_if_null(f"net_{n}d").cast("double").alias(f"spend_{n}d")
+    spend = [amount(_zero_if_null(f"net_{n}d")).alias(f"spend_{n}d")
              for n in WINDOWS_DAYS]
     invoices = [_zero_if_null(f"invoices_{n}d").cast("long").alias(f"transactions_{n}d")
                 for n in WINDOWS_DAYS]
@@ -163,8 +181,9 @@ def with_feature_columns(snapshots: DataFrame, *, version: str,
         F.col("latest_purchase_so_far.country").alias("country"),
         (F.col("day") - F.col("last_purchase_day")).cast("int").alias("recency_days"),
         F.col("invoices_total").cast("long").alias("frequency"),
-        F.col("net_total").cast("double").alias("total_spend"),
-        _ratio(F.col("net_total"), F.col("invoices_total")).alias("avg_transaction_value"),
+        amount(F.col("net_total")).alias("total_spend"),
+        _ratio(amount(F.col("net_total")), F.col("invoices_total"))
+        .alias("avg_transaction_value"),
         (F.col("day") - F.col("first_purchase_day")).cast("int").alias("tenure_days"),
         _ratio(total, count).alias("interpurchase_mean_days"),
         F.sqrt(variance).alias("interpurchase_std_days"),
@@ -188,12 +207,13 @@ def customer_features(days: DataFrame, as_of_dates: Sequence[date], *,
     if not as_of_dates:
         return days.sparkSession.createDataFrame([], FEATURES_SCHEMA)
     keys = snapshot_keys(days, as_of_dates)
+    days, unit = in_smallest_units(days)
     return (
         with_snapshot_rows(days, keys)
         .transform(with_purchase_gaps)
         .transform(with_running_totals)
         .transform(filter_snapshot_rows)
         .transform(with_feature_columns, version=version or feature_version(),
-                   computed_at=computed_at)
+                   computed_at=computed_at, amount_unit=unit)
         .select(*FEATURE_COLUMNS)
     )

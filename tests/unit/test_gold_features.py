@@ -144,3 +144,26 @@ def test_changing_the_future_leaves_a_snapshot_identical(spark, unchanged, chang
     assertDataFrameEqual(at_jan, unchanged[JAN], rtol=0, atol=0)
     # The change is real: the later snapshot does see it.
     assert sorted(r for r in rows if r.as_of_date == MAR) != sorted(unchanged[MAR])
+
+
+def test_spend_is_the_exact_decimal_sum_as_a_double(spark):
+    # Thousandths that binary floating point cannot hold: summing doubles would drift.
+    prices = ["0.001", "0.100", "0.200", "1234567.891", "0.007", "-0.003"]
+    lines = [line(f"{5000 + i}", f"P{i}", 1, price, f"2024-01-{10 + i:02d} 10:00:00", "A",
+                  "France") for i, price in enumerate(prices)]
+
+    row = features(spark.createDataFrame(lines, SILVER_SCHEMA), [JAN]).first()
+
+    exact = sum(Decimal(p) for p in prices)
+    assert row.total_spend == float(exact)
+    assert row.spend_30d == float(exact)
+    assert row.avg_transaction_value == float(exact) / len(prices)
+
+
+def test_amounts_beyond_a_long_of_thousandths_raise_instead_of_wrapping(spark):
+    # Ten lines of 9.99e14: their sum (9.99e15) has more thousandths than a long holds.
+    lines = [line(f"{6000 + i}", "P1", 1, "999999999999999.000",
+                  f"2024-01-{10 + i:02d} 10:00:00", "A", "France") for i in range(10)]
+
+    with pytest.raises(Exception, match="(?i)overflow"):
+        features(spark.createDataFrame(lines, SILVER_SCHEMA), [JAN]).collect()
