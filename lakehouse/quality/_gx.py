@@ -47,6 +47,8 @@ def lib() -> SimpleNamespace:
             )
             from great_expectations.expectations import registry
 
+            from lakehouse.quality import _custom  # noqa: F401 (registers the project's own)
+
             logging.getLogger("great_expectations").setLevel(logging.ERROR)
             _lib = SimpleNamespace(
                 gx=gx, ArgumentError=ValidationError, RunIdentifier=RunIdentifier,

@@ -242,3 +242,30 @@ def test_a_check_that_cannot_run_fails_with_the_reason(spark, settings):
     assert 'The column "amount" in BatchData does not exist' in result.error
     (row,) = results_frame(spark, report).collect()
     assert (row.success, json.loads(row.observed_value)) == (False, {"error": result.error})
+
+
+def test_at_least_column_counts_what_the_column_pair_check_counts(spark, settings):
+    def check(name, kind, **kwargs):
+        return {"name": name, "expectation": kind, "kwargs": kwargs, "severity": "warn"}
+
+    pair = "expect_column_pair_values_a_to_be_greater_than_b"
+    ours = "expect_column_values_to_be_at_least_column"
+    suite = parse_suite({"suite": "pairs", "expectations": [
+        check("pair_or_equal", pair, column_A="a", column_B="b", or_equal=True,
+              ignore_row_if="either_value_is_missing"),
+        check("ours_or_equal", ours, column="a", other_column="b", or_equal=True),
+        check("pair_strict", pair, column_A="a", column_B="b",
+              ignore_row_if="either_value_is_missing"),
+        check("ours_strict", ours, column="a", other_column="b"),
+    ]}, source="inline")
+    df = spark.createDataFrame(
+        [(5, 1), (1, 1), (0, 1), (-3, 2), (None, 1), (4, None), (None, None)],
+        "a int, b int").cache()
+
+    report = validate(df, suite, settings=settings, stage="pairs")
+
+    counts = {r.check.name: r.unexpected_count for r in report.results}
+    assert counts == {"pair_or_equal": 2, "ours_or_equal": 2, "pair_strict": 3,
+                      "ours_strict": 3}
+    failed = {r.check.name: r.sample for r in report.results if r.check.name.startswith("ours")}
+    assert sorted(failed["ours_strict"]) == [-3, 0, 1]  # offending values of `column`
