@@ -7,7 +7,8 @@ spikes between polls are not missed while the process lives) of the driver and t
 JVM, the proportional set size (PSS) of the other processes (forked Python workers share
 pages, so their RSS would count them several times), and the CPU time used. The CPU
 the rest of the machine used meanwhile (from /proc/stat) says how much other work
-competed with the stage.
+competed with the stage: other processes of this machine, and, on a virtual machine,
+the CPU time the hypervisor gave to other guests while ours wanted it ("steal").
 """
 
 from __future__ import annotations
@@ -77,10 +78,16 @@ def descendants(parents: dict[int, int], root: int) -> set[int]:
 
 def busy_ticks(stat_text: str) -> tuple[int, int]:
     """(busy, total) CPU ticks of all CPUs from /proc/stat text (idle and iowait are
-    not busy)."""
+    not busy; stolen ticks count as busy)."""
     values = [int(v) for v in stat_text.splitlines()[0].split()[1:9]]
     total = sum(values)
     return total - values[3] - values[4], total
+
+
+def steal_ticks(stat_text: str) -> int:
+    """CPU ticks of all CPUs stolen by the hypervisor (0 where the kernel does not say)."""
+    values = stat_text.splitlines()[0].split()[1:9]
+    return int(values[7]) if len(values) > 7 else 0
 
 
 def _read(path: Path) -> str | None:
@@ -110,7 +117,8 @@ class TreePeaks:
     jvm_mib: float = 0.0
     workers_mib: float = 0.0  # peak of the summed PSS of all other descendants
     own_cpu_seconds: float = 0.0
-    other_cpu_share: float | None = None  # share of all CPUs used outside the tree
+    other_cpu_share: float | None = None  # share of all CPUs used by other processes
+    stolen_cpu_share: float | None = None  # share of all CPU time stolen by the hypervisor
     samples: int = 0
     cpu_by_pid: dict[int, int] = field(default_factory=dict)
 
@@ -123,7 +131,8 @@ class TreeMonitor:
         self.peaks = TreePeaks()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._start_busy = busy_ticks((proc / "stat").read_text())
+        stat = (proc / "stat").read_text()
+        self._start_busy, self._start_steal = busy_ticks(stat), steal_ticks(stat)
 
     def __enter__(self) -> TreeMonitor:
         self._thread.start()
@@ -132,12 +141,15 @@ class TreeMonitor:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        busy, total = busy_ticks((self.proc / "stat").read_text())
+        stat = (self.proc / "stat").read_text()
+        busy, total = busy_ticks(stat)
         busy, total = busy - self._start_busy[0], total - self._start_busy[1]
+        stolen = steal_ticks(stat) - self._start_steal
         own = sum(self.peaks.cpu_by_pid.values())
         self.peaks.own_cpu_seconds = own / CLOCK_TICKS
         if total > 0:
-            self.peaks.other_cpu_share = max(0.0, (busy - own) / total)
+            self.peaks.other_cpu_share = max(0.0, (busy - stolen - own) / total)
+            self.peaks.stolen_cpu_share = max(0.0, stolen / total)
 
     def _run(self) -> None:
         while not self._stop.is_set():

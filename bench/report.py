@@ -123,7 +123,7 @@ def stage_rows(run: Mapping[str, Any], label: str) -> list[list[str]]:
                      f"{st['rows_per_second']:,.0f}" if st else "-",
                      _mib(st.get("driver_mib")), _mib(st.get("jvm_mib")),
                      _mib(st.get("workers_mib")), _pct(st.get("gate_share")) if st else "-",
-                     _pct(st.get("other_cpu_share")), _s(ref),
+                     _pct(st.get("other_cpu_share")), _pct(st.get("stolen_cpu_share")), _s(ref),
                      f"{ratio:,.0f}x" if ratio else "-"])
     for names, title in ((TO_GOLD, "bronze..gold"), (STAGES, "all four")):
         total = seconds(run["stages"], names)
@@ -131,14 +131,14 @@ def stage_rows(run: Mapping[str, Any], label: str) -> list[list[str]]:
             continue
         ref = duck.get("wall_seconds") if names == TO_GOLD else None
         rows.append([label, f"**{title}**", f"{run['rows']:,}", _s(total),
-                     f"{run['rows'] / total:,.0f}", "", "", "", "", "",
+                     f"{run['rows'] / total:,.0f}", "", "", "", "", "", "",
                      _s(ref) + (" (process)" if ref else ""),
                      f"{total / ref:,.0f}x" if ref else "-"])
     return rows
 
 
 HEADER = ["size", "stage", "rows", "wall", "rows/s", "driver MiB", "JVM MiB", "workers MiB",
-          "gate", "other CPU", "DuckDB", "ratio"]
+          "gate", "other CPU", "stolen CPU", "DuckDB", "ratio"]
 
 
 def markdown_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
@@ -170,7 +170,10 @@ def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
         "stage process's wall time with --processes per-stage; rows = CSV records of the "
         "run; peak resident memory (VmHWM) of the Python driver and the JVM, summed PSS of "
         "Python workers; gate = share of the stage in quality gates; other CPU = share of "
-        "all CPUs used by other processes meanwhile (contention); DuckDB = the same layer "
+        "all CPUs used by other processes meanwhile (contention); stolen CPU = share of all "
+        "CPU time the hypervisor gave to other virtual machines meanwhile (`steal` in "
+        "/proc/stat; a busy host slows every stage by about that much or more); DuckDB = "
+        "the same layer "
         "in bench/duckdb_reference.py; ratio = pipeline / DuckDB.", "",
         markdown_table(rows), "", "## Same results", "", *checks, "", "## Targets", "",
         *[f"- {t.line()}" for t in targets], ""])

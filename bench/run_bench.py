@@ -109,9 +109,10 @@ def timed_process(stage: str, *, rows: int, overrides: list[str], log_dir: Path,
     run = run_stage(stage, rows=rows, overrides=overrides, log_dir=log_dir, env_name=args.env,
                     extra=extra, name=name, profile=args.profile)
     other = "?" if run.other_cpu_share is None else f"{100 * run.other_cpu_share:.0f}%"
+    stolen = "?" if run.stolen_cpu_share is None else f"{100 * run.stolen_cpu_share:.0f}%"
     print(f"  {run.stage:<8} {run.seconds:8.1f} s {run.rows_per_second:>11,.0f} rows/s  "
           f"driver {run.driver_mib:6,.0f} MiB  JVM {run.jvm_mib:6,.0f} MiB  "
-          f"gate {100 * run.gate_share:4.0f}%  other CPU {other} "
+          f"gate {100 * run.gate_share:4.0f}%  other CPU {other}  stolen {stolen} "
           f"(machine {100 * busy:.0f}% busy before, waited {waited:.0f} s)", flush=True)
     if run.profile:
         for title in ("phases", "stage_lines"):
@@ -180,7 +181,8 @@ def run_duckdb(work: Path, *, rows: int, overrides: list[str], log_dir: Path,
                          extra=("--out", str(work / "duckdb"), "--json", str(out)))
     reference = json.loads(out.read_text(encoding="utf-8"))
     result = {**reference, "wall_seconds": proc.seconds, "peak_mib": proc.driver_mib,
-              "other_cpu_share": proc.other_cpu_share}
+              "other_cpu_share": proc.other_cpu_share,
+              "stolen_cpu_share": proc.stolen_cpu_share}
     if lake is not None and (lake / "gold").is_dir():
         names = load_settings(args.env, overrides=overrides).tables.names.model_dump()
         result["comparison"] = compare(reference, lake, names)

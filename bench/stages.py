@@ -47,6 +47,7 @@ class StageRun:
     exit_code: int
     log: str
     profile: dict | None = None  # py-spy summary of the driver (run_bench --profile)
+    stolen_cpu_share: float | None = None  # share of all CPU time the hypervisor took
 
     @property
     def rows_per_second(self) -> float:
@@ -117,8 +118,12 @@ def run_stage(stage: str, *, rows: int, overrides: Sequence[str], log_dir: Path,
     return StageRun(name, rows, round(seconds, 2), round(peaks.driver_mib, 1),
                     round(peaks.jvm_mib, 1), round(peaks.workers_mib, 1),
                     round(sum(gate_seconds(lines)), 2), round(peaks.own_cpu_seconds, 1),
-                    None if peaks.other_cpu_share is None else round(peaks.other_cpu_share, 3),
-                    round(load, 2), code, str(log), summary)
+                    _share(peaks.other_cpu_share), round(load, 2), code, str(log), summary,
+                    stolen_cpu_share=_share(peaks.stolen_cpu_share))
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 PIPELINE_LINE = re.compile(r"^pipeline: (?P<stage>[\w.]+) (?P<seconds>\d+(?:\.\d+)?) s\s*$")
@@ -149,7 +154,8 @@ def split_pipeline_run(run: StageRun, stages: Sequence[str]) -> dict[str, dict]:
     for stage in stages:
         part = StageRun(stage, run.rows, seconds[stage], run.driver_mib, run.jvm_mib,
                         run.workers_mib, round(gates[stage], 2), run.cpu_seconds,
-                        run.other_cpu_share, run.load_before, run.exit_code, run.log)
+                        run.other_cpu_share, run.load_before, run.exit_code, run.log,
+                        stolen_cpu_share=run.stolen_cpu_share)
         out[stage] = {**part.as_dict(), "process": "pipeline"}
     startup = round(run.seconds - sum(seconds.values()), 2)
     out[STARTUP] = {**base, "stage": STARTUP, "seconds": startup, "gate_seconds": 0.0,

@@ -9,6 +9,7 @@ import pytest
 from bench.procmon import (
     TreeMonitor,
     busy_ticks,
+    steal_ticks,
     descendants,
     parse_pss,
     parse_stat,
@@ -57,6 +58,23 @@ def test_descendants_walks_every_level_but_not_siblings_or_the_root():
 def test_busy_ticks_leaves_out_idle_and_iowait():
     text = "cpu  100 5 50 1000 40 3 2 0 0 0\ncpu0 50 2 25 500 20 1 1 0 0 0\n"
     assert busy_ticks(text) == (160, 1200)
+
+
+def test_steal_ticks_reads_the_eighth_value_and_defaults_to_zero():
+    assert steal_ticks("cpu  100 5 50 1000 40 3 2 77 0 0\n") == 77
+    assert steal_ticks("cpu  100 5 50 1000 40 3 2\n") == 0  # an old kernel: no steal field
+
+
+def test_monitor_splits_other_processes_from_stolen_time(tmp_path: Path):
+    (tmp_path / "stat").write_text("cpu  1000 0 0 1000 0 0 0 0 0 0\n")
+    _fake_proc(tmp_path, 100, 1, "python", hwm=1024, rss=1024, pss=0, ticks=0)
+    with TreeMonitor(100, interval=60, proc=tmp_path) as monitor:
+        # The stage used 400 ticks, other processes 100, the hypervisor took 200, 300 idle.
+        _fake_proc(tmp_path, 101, 100, "java", hwm=1024, rss=1024, pss=0, ticks=400)
+        (tmp_path / "stat").write_text("cpu  1500 0 0 1300 0 0 0 200 0 0\n")
+        monitor.poll()
+    assert monitor.peaks.other_cpu_share == pytest.approx(100 / 1000)
+    assert monitor.peaks.stolen_cpu_share == pytest.approx(200 / 1000)
 
 
 def _fake_proc(root: Path, pid: int, ppid: int, name: str, hwm: int, rss: int, pss: int,
