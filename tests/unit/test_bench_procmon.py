@@ -9,11 +9,11 @@ import pytest
 from bench.procmon import (
     TreeMonitor,
     busy_ticks,
-    steal_ticks,
     descendants,
     parse_pss,
     parse_stat,
     parse_status,
+    steal_ticks,
 )
 
 STAT_JAVA = ("4242 (java) S 4200 4242 4200 0 -1 4194560 61234 0 12 0 1500 250 0 0 20 0 "

@@ -165,5 +165,5 @@ def test_amounts_beyond_a_long_of_thousandths_raise_instead_of_wrapping(spark):
     lines = [line(f"{6000 + i}", "P1", 1, "999999999999999.000",
                   f"2024-01-{10 + i:02d} 10:00:00", "A", "France") for i in range(10)]
 
-    with pytest.raises(Exception, match="(?i)overflow"):
+    with pytest.raises(Exception, match=r"(?i)overflow"):
         features(spark.createDataFrame(lines, SILVER_SCHEMA), [JAN]).collect()
