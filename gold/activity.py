@@ -104,8 +104,6 @@ def _write(ctx: StageContext, name: str, silver: DataFrame, state: SilverState,
     fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         rows = fresh.count()
-        if recent is not None:
-            recent.unpersist()  # the days are kept now
         metadata = {**Watermark(state.version, state.processed_at, days_definition()).metadata(),
                     "run_id": ctx.run_id, "reason": plan.reason}
         # Files of up to FILE_ROWS rows, clustered by day: a later run's replacement of
