@@ -39,6 +39,7 @@ from silver.transform import (
     with_reject_reasons,
     with_row_key,
     with_typed_columns,
+    without_raw_of_kept_rows,
 )
 
 log = logging.getLogger("silver")
@@ -121,7 +122,7 @@ def build_rows(bronze: DataFrame, ctx: StageContext) -> DataFrame:
                              cancellation_prefix=cfg.cancellation_prefix)
     rules = rejection_rules(quarantine_missing_customer=cfg.quarantine_missing_customer)
     return typed.transform(with_reject_reasons, rules, quality_reasons(suite)) \
-        .transform(with_row_key)
+        .transform(with_row_key).transform(without_raw_of_kept_rows)
 
 
 def batch_totals(rows: DataFrame) -> dict[str, dict[str, Any]]:

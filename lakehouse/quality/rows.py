@@ -16,6 +16,8 @@ row-level and cannot be quarantine checks (rejected when the suite is loaded).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +83,14 @@ def failed_condition(check: Check) -> Column:
 def quality_reasons(suite: Suite) -> Column:
     """array<string> of the names of the suite's quarantine checks a row fails, in
     suite order; an empty array (never NULL) when it fails none."""
-    reasons = [F.when(failed_condition(c), F.lit(c.name)) for c in suite.by_severity("quarantine")]
-    if not reasons:
-        return F.array().cast("array<string>")
-    return F.array_compact(F.array(*reasons))
+    failed = {c.name: failed_condition(c) for c in suite.by_severity("quarantine")}
+    empty = F.array().cast("array<string>")
+    if not failed:
+        return empty
+    reasons = F.array_compact(F.array(*[F.when(f, F.lit(name)) for name, f in failed.items()]))
+    # Most rows fail nothing: they skip building and compacting the array (a NULL
+    # condition is no failure, in the array and here alike).
+    return F.when(functools.reduce(operator.or_, failed.values()), reasons).otherwise(empty)
 
 
 def with_quality_reasons(

@@ -143,11 +143,13 @@ class EmbeddedStore(TableStore):
             df = df.select(*check_schema(name, deltalog.spark_schema(base), df.schema))
             if _already_committed(base, txn):
                 return CommitResult(name, base.version(), committed=False)
-        source_rows = df.count() if keys_unique else _check_merge_keys(name, df, keys)
-        if base is None:
+        if base is None:  # every source row is inserted: the write counts them
+            if not keys_unique:
+                _check_merge_keys(name, df, keys)
             result = self.write(name, df, mode="append", txn=txn, metadata=metadata,
                                 before_commit=before_commit)
-            return _merge_result(result, source_rows, matched=0)
+            return _merge_result(result, int(result.metrics.get("rows_written", 0)), matched=0)
+        source_rows = df.count() if keys_unique else _check_merge_keys(name, df, keys)
         live = deltalog.file_paths(base)
         target = self._scan(base, list(live), with_file=True)
         if target_filter is not None:  # pushed to Parquet: row groups outside it are skipped

@@ -111,6 +111,19 @@ def test_merge_ignore_keeps_existing_rows_and_counts_matches(spark, store):
     assertDataFrameEqual(store.read("t.mi"), kv(spark, [(1, "a"), (5, "e")]))
 
 
+@pytest.mark.parametrize("when_matched", ["ignore", "update"])
+def test_a_merge_of_unique_keys_counts_its_source(spark, store, when_matched):
+    new = store.merge("t.mu", kv(spark, [(1, "a"), (2, "b")]), keys=["k"], keys_unique=True)
+    assert dict(new.metrics) == {"source_rows": 2, "inserted": 2, "matched": 0}
+    result = store.merge("t.mu", kv(spark, [(1, "X"), (5, "e")]), keys=["k"],
+                         when_matched=when_matched, keys_unique=True)
+    assert dict(result.metrics) == {"source_rows": 2, "inserted": 1, "matched": 1}
+    empty = store.merge("t.mu", kv(spark, []), keys=["k"], when_matched=when_matched,
+                        keys_unique=True)
+    assert dict(empty.metrics) == {"source_rows": 0, "inserted": 0, "matched": 0}
+    assert store.read("t.mu").count() == 3
+
+
 KDV = T.StructType([T.StructField("k", T.LongType()), T.StructField("day", T.DateType()),
                    T.StructField("v", T.StringType())])
 D1, D2, D3 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)

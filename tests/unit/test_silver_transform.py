@@ -18,6 +18,7 @@ from silver.transform import (
     RAW_COLUMNS,
     REASONS,
     ROW_KEY,
+    CAST_SHAPES,
     format_shape,
     parse_timestamp,
     rejection_rules,
@@ -271,3 +272,24 @@ def test_each_format_is_tried_only_on_values_of_its_shape_and_parses_them(spark)
     for i, row in enumerate(out[:5]):
         assert row[f"shape{i}"], f"{values[i]!r} does not have the shape of {formats[i]}"
     assert not out[4]["shape3"]  # 12/1/2009 is not tried as M/d/yy
+
+
+@pytest.mark.parametrize("fmt", sorted(CAST_SHAPES))
+def test_iso_values_taken_by_the_cast_parse_as_their_format_does(spark, fmt):
+    sep = "T" if "'T'" in fmt else " "
+    times = ([""] if fmt == "yyyy-MM-dd" else
+             [f"{sep}{t}" for t in ("07:45:00", "00:00:59", "23:59:59", "24:00:00", "07:60:00",
+                                    "07:45:60", "7:45:00", "07:45:00.5", "07:45:00Z")]
+             if fmt.endswith("ss") else [f"{sep}{t}" for t in ("07:45", "24:00", "23:59", "7:45")])
+    days = ["2009-12-01", "2024-02-29", "2023-02-29", "2009-02-30", "2009-13-01", "2009-00-10",
+            "0001-01-01", "9999-12-31", "2009-1-01", "12009-12-01", "+2009-12-01"]
+    values = [d + t for d in days for t in times]
+    df = spark.createDataFrame([(v,) for v in values], "d string")
+    out = df.select("d", F.unix_micros(parse_timestamp("d", [fmt], "UTC")).alias("ts"),
+                    F.unix_micros(F.try_to_timestamp("d", F.lit(fmt))).alias("formatter"),
+                    F.col("d").rlike(CAST_SHAPES[fmt]).alias("cast")).collect()
+
+    assert [r.ts for r in out] == [r.formatter for r in out], [r.d for r in out
+                                                                 if r.ts != r.formatter]
+    assert sum(r.cast for r in out) > len(values) // 3  # many of these took the cast
+    assert any(r.ts is not None for r in out) and any(r.ts is None for r in out)
