@@ -12,13 +12,13 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from silver.transform import (
+    CAST_SHAPES,
     COPY_ORDER,
     FIRST_COPY,
     IS_DUPLICATE,
     RAW_COLUMNS,
     REASONS,
     ROW_KEY,
-    CAST_SHAPES,
     format_shape,
     parse_timestamp,
     rejection_rules,
