@@ -6,10 +6,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
-from gold.events import SILVER_SCHEMA, SilverContractError, check_silver_contract, customer_days
+from gold.events import (
+    SILVER_SCHEMA,
+    SilverContractError,
+    check_silver_contract,
+    customer_days,
+    invoice_totals,
+)
 
 
 def line(invoice, stock, qty, price, ts, customer, country="United Kingdom"):
@@ -73,3 +80,28 @@ def test_contract_errors_name_every_missing_or_mistyped_column(spark):
     assert "missing column 'country' (string)" in str(err.value)
     assert "column 'quantity' is string, expected bigint" in str(err.value)
     check_silver_contract(spark.createDataFrame([], SILVER_SCHEMA))
+
+
+def test_an_invoice_latest_line_with_a_country_is_picked_across_countries_and_ties(spark):
+    silver = spark.createDataFrame([
+        line("1", "P1", 2, "1.500", "2024-01-02 09:00:00", "A", "France"),
+        line("1", "P2", 1, "4.000", "2024-01-02 11:00:00", "A", "Belgium"),
+        line("1", "P3", 1, "2.000", "2024-01-02 11:00:00", "A", "Austria"),  # tie: Belgium
+        line("1", "P4", 3, "1.000", "2024-01-02 12:00:00", "A", None),       # no country
+        line("1", "P5", 1, "1.000", "2024-01-02 08:00:00", "A", "Spain"),
+        line("2", "P1", 1, "1.500", "2024-01-02 17:00:00", "A", None),       # none at all
+    ], SILVER_SCHEMA)
+
+    got = invoice_totals(silver)
+
+    # the definition: one aggregation over the lines, the latest as a max of structs
+    keys = ["customer_id", "invoice", "is_cancellation", "invoice_date"]
+    expected = silver.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("lines"), F.sum("quantity").alias("quantity"),
+        F.sum("line_amount").alias("amount"),
+        F.max(F.when(F.col("country").isNotNull(),
+                     F.struct("invoice_ts", "invoice", "country"))).alias("latest"))
+    assert got.schema == expected.schema
+    assertDataFrameEqual(got, expected)
+    latest = {r.invoice: r.latest for r in got.collect()}
+    assert latest["1"].country == "Belgium" and latest["2"] is None
