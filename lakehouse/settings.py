@@ -38,6 +38,7 @@ class SparkSettings(Section):
     shuffle_partitions: int = Field(ge=1)
     log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
     conf: dict[str, str] = {}
+    class_archive: bool = True
 
 
 class TableNames(Section):

@@ -1,0 +1,92 @@
+"""`make class-archive`: dump the Spark JVM's class archive from a small pipeline run.
+
+Runs bronze, silver, gold, train and score in this process on a generated sample in a
+temporary folder (so the archive holds the classes the real stages load: CSV parsing,
+Parquet, Great Expectations' queries, MLlib, MLflow's model logging), lets the JVM dump
+its classes as it exits, checks the archive and installs it (lakehouse/jvm_archive.py).
+Takes 1-2 minutes; `make` runs it once after installing the dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pyspark import SparkContext
+
+from datagen import GeneratorSpec, generate
+from lakehouse import jvm_archive
+from lakehouse.pipeline import main as pipeline_main
+
+SAMPLE = GeneratorSpec(rows=20_000, customers=400, months=18, seed=11)
+STAGES = ("bronze", "silver", "gold", "train", "score")
+
+
+def _wait_for_jvm(timeout: float) -> int:
+    """Close the JVM's stdin (it exits on EOF, dumping its classes) and wait for it."""
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)
+    if proc is None:
+        raise jvm_archive.ClassArchiveError("no JVM was started by this process")
+    proc.stdin.close()
+    return proc.wait(timeout=timeout)
+
+
+def build(target: Path, *, timeout: float = 900) -> Path:
+    """Dump, check and install an archive at `target`."""
+    with tempfile.TemporaryDirectory(prefix="class-archive-") as tmp:
+        root = Path(tmp)
+        generate(SAMPLE, root / "landing", root / "truth")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dumped = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        os.environ[jvm_archive.DUMP_ENV] = str(dumped)
+        try:
+            paths = [f"--set=paths.{k}={root / k}"
+                     for k in ("landing", "truth", "lake", "reports", "mlflow")]
+            code = pipeline_main(["--env", "test", *paths, "--set=spark.log_level=ERROR",
+                                  *STAGES])
+            if code:
+                raise jvm_archive.ClassArchiveError(f"the sample pipeline failed ({code})")
+            exit_code = _wait_for_jvm(timeout)
+            if exit_code:
+                raise jvm_archive.ClassArchiveError(f"the JVM exited with {exit_code}")
+            return jvm_archive.install(dumped, target)
+        finally:
+            os.environ.pop(jvm_archive.DUMP_ENV, None)
+            dumped.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m tools.class_archive`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.class_archive",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true",
+                        help="build even when a usable archive for this JVM exists")
+    args = parser.parse_args(argv)
+    target = jvm_archive.archive_path()
+    if target is None:
+        print("class archive: no Java runtime found; skipped", file=sys.stderr)
+        return 1
+    if jvm_archive.usable(target) and not args.force:
+        print(f"class archive: {target} is up to date")
+        return 0
+    started = time.perf_counter()
+    print("class archive: dumping the Spark JVM's classes from a small pipeline run "
+          "(once, 1-2 min) ...", flush=True)
+    try:
+        build(target)
+    except jvm_archive.ClassArchiveError as err:
+        print(f"class archive: not built: {err}; Spark runs without it "
+              "(`make class-archive` tries again)", file=sys.stderr)
+        return 1
+    size = target.stat().st_size / 2**20
+    print(f"class archive: {target} ({size:,.0f} MiB) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
