@@ -14,6 +14,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark import SparkContext
@@ -26,13 +28,42 @@ SAMPLE = GeneratorSpec(rows=20_000, customers=400, months=18, seed=11)
 STAGES = ("bronze", "silver", "gold", "train", "score")
 
 
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send this process's output to `path`, Python's and that of the processes it starts
+    (the JVM inherits file descriptors 1 and 2): the sample run's summaries are not the
+    user's results. Python's streams stay the same objects (logging handlers keep them),
+    only the descriptors under them move."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _jvm_running() -> bool:
+    proc = getattr(SparkContext._gateway, "proc", None)
+    return proc is not None and proc.poll() is None
+
+
 def _wait_for_jvm(timeout: float) -> int:
     """Close the JVM's stdin (it exits on EOF, dumping its classes) and wait for it."""
     gateway = SparkContext._gateway
     proc = getattr(gateway, "proc", None)
     if proc is None:
         raise jvm_archive.ClassArchiveError("no JVM was started by this process")
-    proc.stdin.close()
+    if not proc.stdin.closed:
+        proc.stdin.close()
     return proc.wait(timeout=timeout)
 
 
@@ -47,16 +78,22 @@ def build(target: Path, *, timeout: float = 900) -> Path:
         try:
             paths = [f"--set=paths.{k}={root / k}"
                      for k in ("landing", "truth", "lake", "reports", "mlflow")]
-            code = pipeline_main(["--env", "test", *paths, "--set=spark.log_level=ERROR",
-                                  *STAGES])
+            log = root / "pipeline.log"
+            with _output_to(log):
+                code = pipeline_main(["--env", "test", *paths,
+                                      "--set=spark.log_level=ERROR", *STAGES])
             if code:
-                raise jvm_archive.ClassArchiveError(f"the sample pipeline failed ({code})")
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+                raise jvm_archive.ClassArchiveError(
+                    f"the sample pipeline failed ({code}); its last lines:\n{tail}")
             exit_code = _wait_for_jvm(timeout)
             if exit_code:
                 raise jvm_archive.ClassArchiveError(f"the JVM exited with {exit_code}")
             return jvm_archive.install(dumped, target)
         finally:
             os.environ.pop(jvm_archive.DUMP_ENV, None)
+            if _jvm_running():  # it dumps as it exits: let it finish before cleaning up
+                _wait_for_jvm(timeout)
             dumped.unlink(missing_ok=True)
 
 
