@@ -63,6 +63,22 @@ def _load_stages(stages: StageList | Callable[[], StageList],
     return loaded
 
 
+def _start_preparing(loaded: StageList, settings: Settings) -> dict[str, threading.Thread]:
+    """Start each stage's `prepare` in a thread of its own; by stage name."""
+    def work(stage: Stage) -> None:
+        try:
+            stage.prepare(settings)
+        except Exception:  # the stage does the same work itself and reports any problem
+            log.debug("could not prepare %s in advance", stage.prog, exc_info=True)
+
+    threads = {stage.prog: threading.Thread(target=work, args=(stage,), daemon=True,
+                                            name=f"prepare-{stage.prog}")
+               for stage, _ in loaded if stage.prepare is not None}
+    for thread in threads.values():
+        thread.start()
+    return threads
+
+
 def _publish_quality_docs() -> None:
     """Render the Data Docs of this process's validations (one site build, after the
     stages, whether they succeeded or not: a failed gate is what the docs are for)."""
@@ -93,6 +109,10 @@ class Stage:
     body: StageBody
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     uses_quality: bool = False
+    # Set-up the stage needs before its work and that needs no Spark (MLflow's store):
+    # run in a thread from the start of a multi-stage run, beside the earlier stages;
+    # the stage waits for it before it starts.
+    prepare: Callable[[Settings], object] | None = None
 
     def parser(self) -> argparse.ArgumentParser:
         """The stage's command line: the configuration flags plus its own."""
@@ -131,7 +151,7 @@ def run_stages(
     configure_logging()
     prog = stages[0][0].prog if not callable(stages) and len(stages) == 1 else "pipeline"
     spark, owned = None, SparkSession.getActiveSession() is None
-    started, loaded = time.perf_counter(), []
+    started, loaded, preparing = time.perf_counter(), [], {}
     try:
         settings = settings_from_args(config)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-stages") as pool:
@@ -139,10 +159,13 @@ def run_stages(
             spark = get_spark(settings)
             store = open_store(spark, settings)
             loaded = loading.result()
+        preparing = _start_preparing(loaded, settings)
         if timings:
             print(f"pipeline: Spark session {time.perf_counter() - started:.1f} s", flush=True)
         for stage, args in loaded:
             prog, begun = stage.prog, time.perf_counter()
+            if prog in preparing:
+                preparing[prog].join()
             context = StageContext(settings, spark, store, new_run_id(stage.prog))
             log.info("%s: env=%s backend=%s run_id=%s", stage.prog, settings.env,
                      store.backend, context.run_id)
@@ -156,6 +179,10 @@ def run_stages(
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     finally:
+        # An unfinished preparation (a stage failed before the one it serves) is let
+        # finish: MLflow creating its database must not be cut off halfway.
+        for thread in preparing.values():
+            thread.join()
         if any(stage.uses_quality for stage, _ in loaded):
             _publish_quality_docs()
         # A clean JVM shutdown: without it delta-rs threads can abort the interpreter

@@ -4,10 +4,12 @@ failure with the failing stage's one-line error."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from lakehouse.cli import Stage, run_stages
+from lakehouse.errors import LakehouseError
 from lakehouse.pipeline import STAGE_MODULES, load_stage, main, parse_args
 
 
@@ -83,3 +85,55 @@ def test_a_stage_list_that_fails_to_load_is_reported(spark, tmp_path):
     config = parse_args(["--env", "test", f"--set=paths.lake={tmp_path / 'lake'}", "bronze"])
     with pytest.raises(ImportError, match="platinum"):
         run_stages(stages, config=config)
+
+
+def _probe_run(tmp_path, stages) -> int:
+    config = parse_args(["--env", "test", f"--set=paths.lake={tmp_path / 'lake'}", "bronze"])
+    return run_stages([(s, s.parser().parse_args([])) for s in stages], config=config)
+
+
+def test_a_later_stage_is_prepared_beside_the_earlier_ones_and_before_its_own_run(
+        spark, tmp_path):
+    prepared, events = threading.Event(), []
+
+    def first(ctx, args):
+        # Only returns once the second stage's preparation ran meanwhile.
+        events.append(("first waits", prepared.wait(timeout=30)))
+
+    def prepare(settings):
+        events.append(("prepare", threading.current_thread().name))
+        prepared.set()
+
+    def second(ctx, args):
+        events.append(("second", prepared.is_set()))
+
+    assert _probe_run(tmp_path, [Stage("one", "first", first),
+                                 Stage("two", "second", second, prepare=prepare)]) == 0
+    assert events == [("prepare", "prepare-two"), ("first waits", True), ("second", True)]
+
+
+def test_a_failed_preparation_leaves_the_work_to_the_stage(spark, tmp_path):
+    ran = []
+
+    def prepare(settings):
+        raise OSError("disk full")
+
+    assert _probe_run(tmp_path, [Stage("one", "runs anyway", lambda c, a: ran.append(1),
+                                       prepare=prepare)]) == 0
+    assert ran == [1]
+
+
+def test_a_preparation_is_finished_even_when_an_earlier_stage_fails(spark, tmp_path):
+    finished = []
+
+    def prepare(settings):
+        time.sleep(0.5)
+        finished.append(True)
+
+    def fails(ctx, args):
+        raise LakehouseError("bronze failed")
+
+    stages = [Stage("one", "fails", fails), Stage("two", "never runs", lambda c, a: None,
+                                                   prepare=prepare)]
+    assert _probe_run(tmp_path, stages) == 1
+    assert finished == [True]
