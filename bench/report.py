@@ -148,6 +148,14 @@ def markdown_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
     return "\n".join(lines)
 
 
+def _archive_line(machine: Mapping[str, Any]) -> str:
+    if "jvm_class_archive" not in machine:
+        return "not recorded (a run from before the archive existed)"
+    if machine["jvm_class_archive"] is None:
+        return "none (every JVM started ~3 s slower; `make class-archive`)"
+    return f"in use (`{Path(machine['jvm_class_archive']).name}`)"
+
+
 def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
     """The latest.md text: what ran, the table, the incremental run, the targets."""
     machine = results.get("machine", {})
@@ -164,6 +172,7 @@ def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
         f"# Pipeline benchmark {results.get('started_at', '')}", "",
         f"{machine.get('cpus')} CPUs, {machine.get('memory_gib', 0):.0f} GiB; "
         f"{results.get('note', '')}", "",
+        f"JVM class archive: {_archive_line(machine)}", "",
         "Wall seconds per stage: its own seconds when the stages share one process (as "
         "`make bronze silver gold train` runs them; `startup` = imports, JVM start and stop, "
         "counted once in the totals, and memory peaks are the whole process's), or the "

@@ -43,6 +43,7 @@ from bench.samples import (
     working_copy,
 )
 from bench.stages import STARTUP, StageRun, run_stage, split_pipeline_run
+from lakehouse import jvm_archive
 from lakehouse.config import PROJECT_ROOT, load_settings
 
 BENCH = PROJECT_ROOT / "bench"
@@ -244,8 +245,12 @@ def machine() -> dict[str, Any]:
     """CPUs, memory and load of this machine."""
     meminfo = Path("/proc/meminfo").read_text().split()
     kib = int(meminfo[meminfo.index("MemTotal:") + 1])
+    archive = jvm_archive.archive_path()
     return {"cpus": os.cpu_count(), "memory_gib": round(kib / 2**20, 1),
-            "load_at_start": os.getloadavg(), "python": sys.version.split()[0]}
+            "load_at_start": os.getloadavg(), "python": sys.version.split()[0],
+            # Without it every JVM starts ~3 s slower: runs with and without do not compare.
+            "jvm_class_archive": str(archive) if archive and jvm_archive.usable(archive)
+            else None}
 
 
 def code_version() -> dict[str, str]:
@@ -290,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         "note": "other engineers' tests may share the CPUs: see the 'other CPU' column"}
     print(f"bench: sizes {sizes}, {results['machine']['cpus']} CPUs, load "
           f"{results['machine']['load_at_start'][0]:.1f}", flush=True)
+    if results["machine"]["jvm_class_archive"] is None:
+        print("note: no JVM class archive for this Java and pyspark: every JVM starts ~3 s "
+              "slower (`make class-archive` builds one)", flush=True)
     for size in sizes:
         run, inc = bench_size(size, args, incremental=not args.skip_incremental
                               and size == sizes[-1])

@@ -77,6 +77,18 @@ def test_markdown_report_lists_agreement_and_targets():
     assert "+1 month" in text
 
 
+def test_markdown_report_says_whether_the_jvm_class_archive_was_in_use():
+    def line(machine: dict) -> str:
+        text = markdown({**_results(), "machine": machine}, [])
+        return next(x for x in text.splitlines() if x.startswith("JVM class archive:"))
+
+    base = {"cpus": 2, "memory_gib": 24}
+    assert line(base).endswith("not recorded (a run from before the archive existed)")
+    assert "none" in line({**base, "jvm_class_archive": None})
+    assert line({**base, "jvm_class_archive": "/v/share/lakehouse/spark-classes-ab.jsa"}) == (
+        "JVM class archive: in use (`spark-classes-ab.jsa`)")
+
+
 def test_plot_writes_a_png(tmp_path: Path):
     plot(_results(), tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
