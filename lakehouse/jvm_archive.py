@@ -5,8 +5,8 @@ jars: at start and again during its first queries (Parquet, Great Expectations' 
 MLlib). Java 17 can dump the classes a run loaded into an archive
 (`-XX:ArchiveClassesAtExit`) that later JVMs map in ready-made (`-XX:SharedArchiveFile`).
 Measured on 1M rows (`bronze silver gold train` in one process, alternating runs): the
-session started in 5.0-5.2 s instead of 8.5-9.9 s and the whole run took 101-104 s
-instead of 112-130 s.
+Spark session was ready in 4.3-6.0 s instead of 7.6-9.9 s; whole runs moved by less than
+this machine's run-to-run noise (±10 s).
 
 An archive fits only the JVM build, the jars and the garbage collector it was dumped
 with, so its file name carries a key of those: after a Java or pyspark upgrade the JVM

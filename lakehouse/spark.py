@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 from pyspark.sql import SparkSession
 
 from lakehouse.errors import LakehouseError
-from lakehouse.jvm_archive import GC_OPTION, java_options
+from lakehouse.jvm_archive import GC_OPTION, java_executable, java_options
 from lakehouse.settings import Settings
 
 
@@ -76,10 +75,7 @@ def get_spark(settings: Settings) -> SparkSession:
 
 
 def _require_java() -> None:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
-        return
-    if shutil.which("java") is None:
+    if java_executable() is None:
         raise JavaMissingError(
             "Spark needs a Java runtime (17 or 21) and none was found: install one "
             "(e.g. `apt-get install openjdk-17-jre-headless` or `brew install openjdk@17`) "

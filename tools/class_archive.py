@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,15 +52,14 @@ def _output_to(path: Path) -> Iterator[None]:
                 os.close(fd)
 
 
-def _jvm_running() -> bool:
-    proc = getattr(SparkContext._gateway, "proc", None)
-    return proc is not None and proc.poll() is None
+def _jvm() -> subprocess.Popen | None:
+    """The JVM process this process started (pyspark keeps it on the gateway)."""
+    return getattr(SparkContext._gateway, "proc", None)
 
 
 def _wait_for_jvm(timeout: float) -> int:
     """Close the JVM's stdin (it exits on EOF, dumping its classes) and wait for it."""
-    gateway = SparkContext._gateway
-    proc = getattr(gateway, "proc", None)
+    proc = _jvm()
     if proc is None:
         raise jvm_archive.ClassArchiveError("no JVM was started by this process")
     if not proc.stdin.closed:
@@ -92,8 +92,8 @@ def build(target: Path, *, timeout: float = 900) -> Path:
             return jvm_archive.install(dumped, target)
         finally:
             os.environ.pop(jvm_archive.DUMP_ENV, None)
-            if _jvm_running():  # it dumps as it exits: let it finish before cleaning up
-                _wait_for_jvm(timeout)
+            if _jvm() is not None and _jvm().poll() is None:
+                _wait_for_jvm(timeout)  # it dumps as it exits: let it finish first
             dumped.unlink(missing_ok=True)
 
 
