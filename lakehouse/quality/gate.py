@@ -27,8 +27,10 @@ from lakehouse.tables import TableStore
 
 # Counts and observed values, no unexpected values (a limit-0 query Spark skips).
 CHEAP_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
-# Values of NULL checks are all NULL: a sample says nothing.
-_NO_SAMPLE = frozenset({"expect_column_values_to_not_be_null"})
+# No second pass for these: values of NULL checks are all NULL (a sample says nothing);
+# the compound key check returns its repeated keys with its counts.
+_NO_SAMPLE_PASS = frozenset({"expect_column_values_to_not_be_null",
+                             "expect_compound_key_to_be_unique"})
 
 
 def validate(
@@ -148,7 +150,7 @@ def _samples(
     """Offending values of the failed warn/fail row checks (one small query each)."""
     wanted = [c for c in suite.checks if c.name in by_name and not by_name[c.name].success
               and "unexpected_count" in (by_name[c.name].result or {})
-              and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE]
+              and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE_PASS]
     if not wanted or size == 0:
         return {}
     details = _gx.lib().gx.ExpectationSuite(name=f"{suite.name}_details",
@@ -173,6 +175,7 @@ def _check_result(check: Check, raw: Any, sample: tuple[Any, ...]) -> CheckResul
                          if result.get(k) is not None}
     else:
         observed = result.get("observed_value")
+    sample = sample or tuple(result.get("partial_unexpected_list") or ())
     return CheckResult(
         check=check, success=bool(raw.success), observed=observed,
         unexpected_count=result.get("unexpected_count"),

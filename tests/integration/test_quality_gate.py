@@ -269,3 +269,69 @@ def test_at_least_column_counts_what_the_column_pair_check_counts(spark, setting
                       "ours_strict": 3}
     failed = {r.check.name: r.sample for r in report.results if r.check.name.startswith("ours")}
     assert sorted(failed["ours_strict"]) == [-3, 0, 1]  # offending values of `column`
+
+
+def test_compound_key_check_finds_what_gx_finds_in_one_aggregation(spark, settings):
+    def check(name, kind, **kwargs):
+        return {"name": name, "expectation": kind, "kwargs": kwargs, "severity": "warn"}
+
+    key = ["f", "n"]
+    suite = parse_suite({"suite": "keys", "expectations": [
+        check("gx", "expect_compound_columns_to_be_unique", column_list=key,
+              ignore_row_if="any_value_is_missing"),
+        check("grouped", "expect_compound_key_to_be_unique", column_list=key),
+        check("numbered", "expect_compound_key_to_be_unique", column_list=key,
+              numbered_by="n"),
+        check("numbered_alone", "expect_compound_key_to_be_unique", column_list=["n"],
+              numbered_by="n"),
+    ]}, source="inline")
+    # Repeats across and inside bitmap buckets (32,768 numbers each), negative and zero
+    # numbers, NULLs in either column (not judged).
+    rows = [("a", 1), ("a", 2), ("a", 2), ("b", 2), ("b", 40000), ("b", 40000),
+            ("b", 40000), ("c", -5), ("c", -5), ("c", 32768), ("c", 0), ("c", -32768),
+            ("c", 32769), (None, 3), (None, 3), ("c", None), ("c", None)]
+    df = spark.createDataFrame(rows, "f string, n long").cache()
+
+    report = validate(df, suite, settings=settings, stage="keys")
+
+    by_name = {r.check.name: r for r in report.results}
+    assert by_name["gx"].unexpected_count == 7  # GX counts every copy of a repeated key
+    for name in ("grouped", "numbered"):
+        result = by_name[name]
+        assert not result.success
+        # Ours: the copies after the first (1 + 2 + 1), NULL keys not judged.
+        assert (result.unexpected_count, result.element_count) == (4, len(rows))
+        assert result.observed["missing_count"] == 4
+        assert sorted(map(tuple, result.sample)) == [("a", 2), ("b", 40000), ("c", -5)]
+        assert "4 of 13 non-NULL values unexpected" in result.describe()
+    # n alone: 2 and 40000 twice more, -5 and 3 (its f is NULL: not in this key) once.
+    alone = by_name["numbered_alone"]
+    assert (alone.success, alone.unexpected_count) == (False, 6)
+
+
+def test_compound_key_check_passes_unique_keys_and_refuses_a_text_number(spark, settings):
+    def check(name, **kwargs):
+        return {"name": name, "expectation": "expect_compound_key_to_be_unique",
+                "kwargs": kwargs, "severity": "fail"}
+
+    df = spark.createDataFrame([(f"file{i % 3}", i, str(i)) for i in range(1, 70000)],
+                               "f string, n int, t string").cache()
+    suite = parse_suite({"suite": "keys", "expectations": [
+        check("unique", column_list=["f", "n"], numbered_by="n"),
+        check("text_number", column_list=["f", "t"], numbered_by="t"),
+    ]}, source="inline")
+
+    report = validate(df, suite, settings=settings, stage="keys")
+
+    by_name = {r.check.name: r for r in report.results}
+    assert by_name["unique"].success and by_name["unique"].unexpected_count == 0
+    assert not by_name["text_number"].success
+    assert "numbered_by column 't' is string, not an integer" in by_name["text_number"].error
+
+
+def test_compound_key_check_refuses_a_number_column_outside_the_key():
+    with pytest.raises(LakehouseError, match="numbered_by 'n' is not one of column_list"):
+        parse_suite({"suite": "keys", "expectations": [
+            {"name": "k", "expectation": "expect_compound_key_to_be_unique",
+             "kwargs": {"column_list": ["f"], "numbered_by": "n"}, "severity": "fail"}]},
+            source="inline")

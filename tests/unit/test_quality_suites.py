@@ -33,7 +33,7 @@ def test_bronze_suite_loads_with_lineage_checks_failing_hard(settings):
     assert {"source_file_present", "row_number_present", "ingested_at_present",
             "batch_id_present", "source_row_unique", "columns_present"} <= fail
     assert suite.check("source_row_unique").kwargs == {
-        "column_list": ["_source_file", "_row_number"]}
+        "column_list": ["_source_file", "_row_number"], "numbered_by": "_row_number"}
     invoice = suite.check("invoice_present")
     assert (invoice.severity, invoice.kwargs["mostly"]) == ("warn", 0.99)
     assert suite.by_severity("quarantine") == ()
