@@ -92,7 +92,7 @@ def build(target: Path, *, timeout: float = 900) -> Path:
             return jvm_archive.install(dumped, target)
         finally:
             os.environ.pop(jvm_archive.DUMP_ENV, None)
-            if _jvm() is not None and _jvm().poll() is None:
+            if (proc := _jvm()) is not None and proc.poll() is None:
                 _wait_for_jvm(timeout)  # it dumps as it exits: let it finish first
             dumped.unlink(missing_ok=True)
 

@@ -27,10 +27,8 @@ from lakehouse.tables import TableStore
 
 # Counts and observed values, no unexpected values (a limit-0 query Spark skips).
 CHEAP_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
-# No second pass for these: values of NULL checks are all NULL (a sample says nothing);
-# the compound key check returns its repeated keys with its counts.
-_NO_SAMPLE_PASS = frozenset({"expect_column_values_to_not_be_null",
-                             "expect_compound_key_to_be_unique"})
+# Values of NULL checks are all NULL: a sample says nothing.
+_NO_SAMPLE = frozenset({"expect_column_values_to_not_be_null"})
 
 
 def validate(
@@ -147,10 +145,12 @@ def _new_checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
 def _samples(
     context: Any, suite: Suite, df: DataFrame, by_name: dict[str, Any], size: int
 ) -> dict[str, tuple[Any, ...]]:
-    """Offending values of the failed warn/fail row checks (one small query each)."""
+    """Offending values of the failed warn/fail row checks (one small query each) whose
+    first result holds none (the compound key check returns its repeated keys)."""
     wanted = [c for c in suite.checks if c.name in by_name and not by_name[c.name].success
               and "unexpected_count" in (by_name[c.name].result or {})
-              and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE_PASS]
+              and not by_name[c.name].result.get("partial_unexpected_list")
+              and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE]
     if not wanted or size == 0:
         return {}
     details = _gx.lib().gx.ExpectationSuite(name=f"{suite.name}_details",
