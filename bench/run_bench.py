@@ -31,7 +31,7 @@ from bench.compare import compare
 from bench.eventlog import read_events
 from bench.eventlog import summarize as summarize_events
 from bench.eventlog import text as event_text
-from bench.procmon import wait_for_quiet
+from bench.procmon import cpu_probe, wait_for_quiet
 from bench.profile import py_spy
 from bench.report import STAGES, TO_GOLD, evaluate_targets, markdown, plot
 from bench.samples import (
@@ -105,16 +105,20 @@ def stage_overrides(work: Path, landing: Path, truth: Path, size: int,
 def timed_process(stage: str, *, rows: int, overrides: list[str], log_dir: Path,
                   args: argparse.Namespace, extra: tuple[str, ...] = (),
                   name: str | None = None) -> StageRun:
-    """Wait for a quiet machine, then run and measure one process; prints one line."""
+    """Wait for a quiet machine, probe its speed, then run and measure one process;
+    prints one line."""
     busy, waited = wait_for_quiet(args.quiet_cpu, args.quiet_timeout)
+    probe = cpu_probe()
     run = run_stage(stage, rows=rows, overrides=overrides, log_dir=log_dir, env_name=args.env,
                     extra=extra, name=name, profile=args.profile)
+    run = replace(run, cpu_probe_seconds=round(probe, 3))
     other = "?" if run.other_cpu_share is None else f"{100 * run.other_cpu_share:.0f}%"
     stolen = "?" if run.stolen_cpu_share is None else f"{100 * run.stolen_cpu_share:.0f}%"
     print(f"  {run.stage:<8} {run.seconds:8.1f} s {run.rows_per_second:>11,.0f} rows/s  "
           f"driver {run.driver_mib:6,.0f} MiB  JVM {run.jvm_mib:6,.0f} MiB  "
           f"gate {100 * run.gate_share:4.0f}%  other CPU {other}  stolen {stolen} "
-          f"(machine {100 * busy:.0f}% busy before, waited {waited:.0f} s)", flush=True)
+          f"(machine {100 * busy:.0f}% busy before, waited {waited:.0f} s, CPU probe "
+          f"{probe:.3f} s)", flush=True)
     if run.profile:
         for title in ("phases", "stage_lines"):
             items = ", ".join(f"{k} {v:.1f} s" for k, v in run.profile[title].items())

@@ -48,6 +48,7 @@ class StageRun:
     log: str
     profile: dict | None = None  # py-spy summary of the driver (run_bench --profile)
     stolen_cpu_share: float | None = None  # share of all CPU time the hypervisor took
+    cpu_probe_seconds: float | None = None  # host speed before the run (procmon.cpu_probe)
 
     @property
     def rows_per_second(self) -> float:
@@ -155,7 +156,8 @@ def split_pipeline_run(run: StageRun, stages: Sequence[str]) -> dict[str, dict]:
         part = StageRun(stage, run.rows, seconds[stage], run.driver_mib, run.jvm_mib,
                         run.workers_mib, round(gates[stage], 2), run.cpu_seconds,
                         run.other_cpu_share, run.load_before, run.exit_code, run.log,
-                        stolen_cpu_share=run.stolen_cpu_share)
+                        stolen_cpu_share=run.stolen_cpu_share,
+                        cpu_probe_seconds=run.cpu_probe_seconds)
         out[stage] = {**part.as_dict(), "process": "pipeline"}
     startup = round(run.seconds - sum(seconds.values()), 2)
     out[STARTUP] = {**base, "stage": STARTUP, "seconds": startup, "gate_seconds": 0.0,

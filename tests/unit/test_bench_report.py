@@ -110,3 +110,18 @@ def test_stage_command_maps_train_to_ml_train_and_passes_settings():
                            "--set", "spark.driver_memory=12g"]
     assert stage_command("bench.duckdb_reference", [], extra=["--out", "o"])[-2:] == ["--out",
                                                                                       "o"]
+
+
+def test_cpu_probe_is_a_column_and_part_of_the_1m_target():
+    results = _results()
+    for st in results["runs"][0]["stages"].values():
+        st["cpu_probe_seconds"] = 0.1375
+    target = evaluate_targets(results)[0]
+    assert target.detail == "from an empty lake; CPU probe 0.138 s"
+    text = markdown(results, [target])
+    header = next(x for x in text.splitlines() if x.startswith("| size |")).split(" | ")
+    row = next(x for x in text.splitlines() if x.startswith("| 1M | bronze |")).split(" | ")
+    assert row[header.index("CPU probe")] == "0.138 s"
+    big = next(x for x in text.splitlines() if x.startswith("| 10M | bronze |")).split(" | ")
+    assert big[header.index("CPU probe")] == "-"  # not probed: not made up
+    assert evaluate_targets(_results())[0].detail == "from an empty lake"

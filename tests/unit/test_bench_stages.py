@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench.report import seconds
@@ -37,6 +39,7 @@ def test_stage_seconds_and_gates_come_from_the_lines_between_stages(tmp_path):
     assert stages["gold"]["gate_seconds"] == 1.5
     assert stages["silver"]["gate_share"] == pytest.approx(1.5 / 12.5, abs=1e-4)
     assert stages["bronze"]["driver_mib"] == 300.0  # one process: its peaks for each stage
+    assert {st["cpu_probe_seconds"] for st in stages.values()} == {None}  # not probed
     # a total over stages includes the one startup: equal to the process wall time
     assert seconds(stages, ("bronze", "silver", "gold")) == pytest.approx(40.0)
 
@@ -45,3 +48,10 @@ def test_a_missing_stage_line_is_an_error(tmp_path):
     with pytest.raises(StageFailed, match="gold"):
         split_pipeline_run(_run(tmp_path, LOG.replace("pipeline: gold 6.0 s", "")),
                            ("bronze", "silver", "gold"))
+
+
+def test_the_processs_cpu_probe_is_given_to_every_stage(tmp_path):
+    run = replace(_run(tmp_path, LOG), cpu_probe_seconds=0.135)
+    stages = split_pipeline_run(run, ("bronze", "silver", "gold"))
+    assert {name: st["cpu_probe_seconds"] for name, st in stages.items()} == {
+        "bronze": 0.135, "silver": 0.135, "gold": 0.135, STARTUP: 0.135}
