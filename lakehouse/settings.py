@@ -39,6 +39,8 @@ class SparkSettings(Section):
     log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
     conf: dict[str, str] = {}
     class_archive: bool = True
+    jit: Literal["auto", "quick", "peak"] = "auto"
+    quick_jit_max_mib: int = Field(default=256, ge=0)
 
 
 class TableNames(Section):
