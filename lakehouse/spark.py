@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 # Local JVM compilation. `quick`: C1 only, every method compiled once, at once, into code
 # slower than C2's; `peak`: the JVM's tiered default, whose C2 compiler makes hot loops
 # faster after spending a core's time compiling them. Measured on 2 cores, one process as
-# `make` runs it, alternating runs: the 1M-row sample's bronze silver gold train took
-# 71.7-84.8 s quick against 90.7-102.9 s peak, and the 10M-row sample's silver 184 s quick
-# against 103-110 s peak. C1 alone needs the tiered default's code cache (240 MB, not
-# 48 MB): with the smaller one training died with "Out of space in CodeCache".
+# `make` runs it, alternating runs on a host whose speed varied by 1.7x: the 1M-row sample's
+# bronze silver gold train took 71.7-112.9 s quick (median 84.4 s, 6 runs) against
+# 90.7-112.3 s peak (median 102.6 s, 7 runs); of three pairs run with a CPU probe, quick was
+# faster in two and even in the third, on a host 60% slower. The 10M-row sample's silver
+# took 184 s quick against 103-110 s peak. C1 alone needs the tiered default's code cache
+# (240 MB, not 48 MB): with the smaller one training died with "Out of space in CodeCache".
 QUICK_JIT = ("-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m")
 
 
