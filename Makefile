@@ -12,12 +12,12 @@ ENV ?= local
 ARGS ?=
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
-# The Spark JVM's class archive (lakehouse/jvm_archive.py), dumped once after installing.
-ARCHIVE_STAMP := $(VENV)/.class-archive
+# The Delta Lake jars (pinned in jars.ivy.xml), fetched once into paths.jars (.venv/jars).
+JARS_STAMP := $(VENV)/.jars
 RUN := $(PY) -m
 
 .PHONY: help venv prereqs data bronze silver gold train score pipeline test lint docs \
-        mlflow-ui audit class-archive bench bench-store bench-quality bundle-validate clean clean-venv
+        mlflow-ui audit jars shell maintain bench bundle-validate clean clean-venv
 
 help: ## list the targets with one line each
 	@echo "Usage: make TARGET [ENV=local|test|databricks] [ARGS='--set section.key=value ...']"
@@ -36,14 +36,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP) ## create .venv with the pinned dependencies (done automatically by other targets)
 
-# A failed dump only costs speed: say so and go on (Spark runs without the archive).
-$(ARCHIVE_STAMP): $(STAMP)
-	@$(RUN) tools.class_archive || echo "warning: continuing without a class archive"
+$(JARS_STAMP): $(STAMP) jars.ivy.xml
+	@echo "Fetching the Delta Lake jars (first run only)..."
+	@$(RUN) lakehouse.jars fetch --env $(ENV)
 	@touch $@
 
-class-archive: $(STAMP) ## (re)build the Spark JVM's class archive: ~3 s off every JVM start
-	$(RUN) tools.class_archive --force
-	@touch $(ARCHIVE_STAMP)
+jars: $(STAMP) ## fetch the pinned Delta Lake jars (done automatically by other targets)
+	$(RUN) lakehouse.jars fetch --env $(ENV)
+	@touch $(JARS_STAMP)
 
 data: $(STAMP) ## generate sample transactions into the landing folder (ARGS='--rows 1000000 --force')
 	$(RUN) datagen --env $(ENV) $(ARGS)
@@ -59,35 +59,35 @@ ifneq ($(word 2,$(STAGE_GOALS)),)
 define stage_recipe
 	@if [ "$@" = "$(firstword $(STAGE_GOALS))" ]; then \
 	  $(if $(filter bronze,$(STAGE_GOALS)),$(SAMPLE_IF_EMPTY) && ,)\
-	  $(RUN) lakehouse.pipeline --env $(ENV) $(ARGS) $(STAGE_GOALS); fi
+	  $(RUN) pipeline --env $(ENV) $(ARGS) $(STAGE_GOALS); fi
 endef
 else
 stage_recipe = $(RUN) $(1) --env $(ENV) $(ARGS)
 endif
 
-bronze: $(STAMP) $(ARCHIVE_STAMP) prereqs ## ingest new landing CSV files into bronze (generates a sample if landing is empty)
+bronze: $(STAMP) $(JARS_STAMP) prereqs ## ingest new landing CSV files into bronze (generates a sample if landing is empty)
 ifeq ($(word 2,$(STAGE_GOALS)),)
 	$(SAMPLE_IF_EMPTY)
 endif
 	$(call stage_recipe,bronze)
 
-silver: $(STAMP) $(ARCHIVE_STAMP) prereqs ## type, clean, dedupe and merge new bronze batches into silver
+silver: $(STAMP) $(JARS_STAMP) prereqs ## type, clean, dedupe and merge new bronze batches into silver
 	$(call stage_recipe,silver)
 
-gold: $(STAMP) $(ARCHIVE_STAMP) prereqs ## point-in-time customer features and churn labels
+gold: $(STAMP) $(JARS_STAMP) prereqs ## point-in-time customer features and churn labels
 	$(call stage_recipe,gold)
 
-train: $(STAMP) $(ARCHIVE_STAMP) prereqs ## train and evaluate the churn model and segmentation, track in MLflow
+train: $(STAMP) $(JARS_STAMP) prereqs ## train and evaluate the churn model and segmentation, track in MLflow
 	$(call stage_recipe,ml.train)
 
-score: $(STAMP) $(ARCHIVE_STAMP) prereqs ## score the latest snapshot with the champion model
+score: $(STAMP) $(JARS_STAMP) prereqs ## score the latest snapshot with the champion model
 	$(call stage_recipe,ml.score)
 
-pipeline: $(STAMP) $(ARCHIVE_STAMP) prereqs ## the whole pipeline in one process (same as make bronze silver gold train)
+pipeline: $(STAMP) $(JARS_STAMP) prereqs ## the whole pipeline in one process (same as make bronze silver gold train)
 	$(SAMPLE_IF_EMPTY)
-	$(RUN) lakehouse.pipeline --env $(ENV) $(ARGS) bronze silver gold train
+	$(RUN) pipeline --env $(ENV) $(ARGS) bronze silver gold train
 
-test: $(STAMP) $(ARCHIVE_STAMP) prereqs lint bundle-validate ## run the test suite (unit, integration, end-to-end)
+test: $(STAMP) $(JARS_STAMP) prereqs lint bundle-validate ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
@@ -99,20 +99,20 @@ docs: $(STAMP) ## rebuild the Great Expectations Data Docs site and print its pa
 mlflow-ui: $(STAMP) ## start the MLflow UI on 127.0.0.1:5000 over the local store
 	$(RUN) ml.ui --env $(ENV) $(ARGS)
 
-audit: $(STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features' (diff, restore, reproduce)
+shell: $(STAMP) $(JARS_STAMP) prereqs ## a pyspark shell with the project's session: spark.table("silver.transactions")
+	$(RUN) lakehouse.shell --env $(ENV) $(ARGS)
+
+maintain: $(STAMP) $(JARS_STAMP) prereqs ## OPTIMIZE (Z-order by customer) and VACUUM every table (ARGS='--vacuum' deletes)
+	$(RUN) audit --env $(ENV) maintain $(ARGS)
+
+audit: $(STAMP) $(JARS_STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features' (diff, restore, reproduce)
 	$(RUN) audit --env $(ENV) $(ARGS)
 
 bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
 	$(RUN) tools.validate_bundle
 
-bench: $(STAMP) $(ARCHIVE_STAMP) prereqs ## benchmarks against DuckDB at 1M and 10M rows, incremental month (long; not in make test)
+bench: $(STAMP) $(JARS_STAMP) prereqs ## benchmarks against DuckDB at 1M and 10M rows, incremental month (long; not in make test)
 	$(RUN) bench.run_bench --env $(ENV) $(ARGS)
-
-bench-quality: $(STAMP) prereqs ## quality gate cost against a Spark write (ARGS='--rows 10000000 --set spark.driver_memory=8g')
-	$(RUN) bench.bench_quality --env $(ENV) $(ARGS)
-
-bench-store: $(STAMP) prereqs ## Delta table store throughput and memory (ARGS='--rows 10000000')
-	$(RUN) bench.bench_store --env $(ENV) $(ARGS)
 
 clean: ## remove generated data, lake, MLflow runs and reports (never source, never .venv)
 	rm -rf data lake reports mlruns mlflow.db spark-warehouse metastore_db derby.log \

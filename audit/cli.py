@@ -4,6 +4,7 @@
     diff TABLE --from N --to M         rows added/removed/changed by key, schema, drift (PSI)
     restore TABLE --version N --yes    make version N current again (preview without --yes)
     reproduce RUN_ID|latest            rebuild an MLflow run's training/test sets and verify
+    maintain [--vacuum]                OPTIMIZE every table, then VACUUM (dry run unless --vacuum)
 
 TABLE is a logical name (gold.customer_features) or a role (gold_features). Versions are
 numbers, never timestamps. Add --json for machine-readable output.
@@ -41,6 +42,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     restore.add_argument("--yes", action="store_true", help="really restore (else preview)")
     reproduce = command("reproduce", "rebuild and verify an MLflow run's data")
     reproduce.add_argument("run_id", help="an MLflow run id, or 'latest'")
+    maintain = command("maintain", "compact every table and list (or delete) old files")
+    maintain.add_argument("--vacuum", action="store_true",
+                          help="delete unreferenced files older than tables."
+                               "vacuum_retention_hours (default: only list them)")
 
 
 def _history(ctx: StageContext, args: argparse.Namespace) -> int:
@@ -95,7 +100,26 @@ def _reproduce(ctx: StageContext, args: argparse.Namespace) -> int:
     return reproduce(ctx, args.run_id, as_json_output=args.json)
 
 
-COMMANDS = {"history": _history, "diff": _diff, "restore": _restore, "reproduce": _reproduce}
+def _maintain(ctx: StageContext, args: argparse.Namespace) -> int:
+    cfg, rows = ctx.settings.tables, []
+    for role, name in cfg.names.model_dump().items():
+        if not ctx.store.exists(name):
+            continue
+        zorder = cfg.zorder_by.get(role, [])
+        compacted = ctx.store.optimize(name, zorder_by=zorder)
+        old = ctx.store.vacuum(name, retention_hours=cfg.vacuum_retention_hours,
+                               dry_run=not args.vacuum)
+        rows.append({"table": name, "files removed": compacted.get("numFilesRemoved", 0),
+                     "files added": compacted.get("numFilesAdded", 0),
+                     "z-order": ",".join(zorder) or "-",
+                     "old files " + ("deleted" if args.vacuum else "(dry run)"): len(old),
+                     "version": ctx.store.version(name)})
+    print(as_json(rows) if args.json else table(rows))
+    return 0
+
+
+COMMANDS = {"history": _history, "diff": _diff, "restore": _restore, "reproduce": _reproduce,
+            "maintain": _maintain}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""History, diff and restore of one table through the store (both Delta backends)."""
+"""History, diff and restore of one table through the table store."""
 
 from __future__ import annotations
 

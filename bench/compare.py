@@ -1,9 +1,12 @@
 """Check the pipeline's Delta tables against the DuckDB reference's outputs.
 
-The tables are read with `deltalake` (the live files of the current version, as Arrow
-datasets DuckDB scans lazily), so the check needs no Spark. Counts must be equal;
-sums of total_spend agree to 1e-9 relative; every feature and label row is compared
-column by column (doubles to 1e-9 relative).
+The tables are read with `deltalake` (delta-rs), so the check needs no Spark. delta-spark
+writes them with deletion vectors, which delta-rs's file lists and `to_pyarrow_table` do
+not apply, so every read goes through its query engine (`QueryBuilder`, DataFusion SQL
+over the current version, deleted rows left out): the counts are computed there, and only
+the compared gold columns come back as Arrow tables for DuckDB to join with the reference's
+Parquet. Counts must be equal; sums of total_spend agree to 1e-9 relative; every feature
+and label row is compared column by column (doubles to 1e-9 relative).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from deltalake import DeltaTable
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
 
 from bench.duckdb_sql import quote
 
@@ -27,9 +31,21 @@ LABEL_COLUMNS = ("horizon_days", "churned", "next_purchase_date")
 
 
 def table_path(lake: Path, name: str) -> Path:
-    """Folder of a table of the embedded store: `layer.table` -> lake/layer/table."""
+    """Folder of a table of the local lake: `layer.table` -> lake/layer/table."""
     layer, table = name.split(".", 1)
     return lake / layer / table
+
+
+def delta_query(path: Path, sql: str) -> pa.Table:
+    """`sql` over the current version of the Delta table at `path`, registered as `t`,
+    run by delta-rs (deletion vectors applied)."""
+    builder = QueryBuilder().register("t", DeltaTable(str(path)))
+    return pa.table(builder.execute(sql).read_all())
+
+
+def _row(path: Path, sql: str) -> list[Any]:
+    """The only row of an aggregate query, as Python values."""
+    return [column[0].as_py() for column in delta_query(path, sql).columns]
 
 
 def relative_difference(a: float | None, b: float | None) -> float:
@@ -40,34 +56,37 @@ def relative_difference(a: float | None, b: float | None) -> float:
     return 0.0 if scale == 0 else abs(a - b) / scale
 
 
-def pipeline_counts(con: duckdb.DuckDBPyConnection, lake: Path,
-                    names: Mapping[str, str]) -> dict[str, Any]:
-    """The counts of the pipeline's tables (current versions); registers the gold
-    tables as views `p_features` and `p_labels` on `con`."""
-    def register(view: str, role: str) -> str:
-        con.register(view, DeltaTable(str(table_path(lake, names[role]))).to_pyarrow_dataset())
-        return view
+def pipeline_counts(lake: Path, names: Mapping[str, str]) -> dict[str, Any]:
+    """The counts of the pipeline's tables (current versions)."""
+    def path(role: str) -> Path:
+        return table_path(lake, names[role])
 
-    bronze = con.execute(f"SELECT count(*), count(_corrupt_record), count(_rescued) "
-                         f"FROM {register('p_bronze', 'bronze_transactions')}").fetchall()[0]
-    silver = con.execute(f"SELECT count(*) FROM {register('p_silver', 'silver_transactions')}"
-                         ).fetchall()[0][0]
-    register("p_quarantine", "silver_quarantine")
-    quarantined = con.execute("SELECT count(*) FROM p_quarantine").fetchall()[0][0]
-    reasons = con.execute("SELECT r, count(*) FROM (SELECT unnest(reject_reasons) AS r "
-                          "FROM p_quarantine) GROUP BY r ORDER BY r").fetchall()
-    duplicates = con.execute(f"SELECT sum(duplicates) FROM "
-                             f"{register('p_audit', 'silver_audit')}").fetchall()[0][0]
-    features = con.execute(f"SELECT count(*), sum(total_spend), count(DISTINCT as_of_date) "
-                           f"FROM {register('p_features', 'gold_features')}").fetchall()[0]
-    labels = con.execute(f"SELECT count(*), avg(churned), count(DISTINCT as_of_date) "
-                         f"FROM {register('p_labels', 'gold_labels')}").fetchall()[0]
+    bronze = _row(path("bronze_transactions"),
+                  "SELECT count(*), count(_corrupt_record), count(_rescued) FROM t")
+    silver = _row(path("silver_transactions"), "SELECT count(*) FROM t")[0]
+    quarantined = _row(path("silver_quarantine"), "SELECT count(*) FROM t")[0]
+    reasons = delta_query(path("silver_quarantine"),
+                          "SELECT r, count(*) AS n FROM (SELECT unnest(reject_reasons) AS r "
+                          "FROM t) GROUP BY r ORDER BY r").to_pylist()
+    duplicates = _row(path("silver_audit"), "SELECT sum(duplicates) FROM t")[0]
+    features = _row(path("gold_features"), "SELECT count(*), sum(total_spend), "
+                    "count(DISTINCT as_of_date) FROM t")
+    labels = _row(path("gold_labels"), "SELECT count(*), avg(churned), "
+                  "count(DISTINCT as_of_date) FROM t")
     return {"bronze_rows": bronze[0], "corrupt_records": bronze[1],
             "rescued_records": bronze[2], "silver_rows": silver, "quarantined": quarantined,
-            "duplicates": int(duplicates or 0), "reasons": dict(reasons),
+            "duplicates": int(duplicates or 0),
+            "reasons": {r["r"]: r["n"] for r in reasons},
             "feature_rows": features[0], "total_spend_sum": features[1],
             "as_of_dates": features[2], "label_rows": labels[0], "churn_rate": labels[1],
             "labelable_dates": labels[2]}
+
+
+def gold_rows(lake: Path, names: Mapping[str, str], role: str,
+              columns: tuple[str, ...]) -> pa.Table:
+    """The key and `columns` of every current row of a gold table."""
+    return delta_query(table_path(lake, names[role]),
+                       f"SELECT {', '.join(('customer_id', 'as_of_date', *columns))} FROM t")
 
 
 def row_mismatches(con: duckdb.DuckDBPyConnection, pipeline: str, reference: str,
@@ -92,16 +111,19 @@ def compare(reference: Mapping[str, Any], lake: Path, names: Mapping[str, str]) 
     """Compare the reference's result (bench.duckdb_reference.run_reference) with the
     pipeline's tables under `lake`. Returns both sides' counts, the differences, and
     `agree`."""
-    con = duckdb.connect()
-    mine = pipeline_counts(con, lake, names)
+    mine = pipeline_counts(lake, names)
     theirs = reference["counts"]
     out = reference["outputs"]
+    con = duckdb.connect()
+    con.register("p_features", gold_rows(lake, names, "gold_features",
+                                         EXACT_FEATURES + DOUBLE_FEATURES))
+    con.register("p_labels", gold_rows(lake, names, "gold_labels", LABEL_COLUMNS))
     features = row_mismatches(
-        con, "(SELECT * FROM p_features)", f"read_parquet({quote(out['features'])})",
+        con, "p_features", f"read_parquet({quote(out['features'])})",
         EXACT_FEATURES, DOUBLE_FEATURES)
     labels = row_mismatches(
-        con, "(SELECT * FROM p_labels)", f"read_parquet({quote(out['labels'])})",
-        LABEL_COLUMNS, ())
+        con, "p_labels", f"read_parquet({quote(out['labels'])})", LABEL_COLUMNS, ())
+    con.close()
     differences = {k: {"pipeline": v, "duckdb": theirs.get(k)} for k, v in mine.items()
                    if k not in ("total_spend_sum", "churn_rate") and v != theirs.get(k)}
     spend = relative_difference(mine["total_spend_sum"], theirs["total_spend_sum"])

@@ -194,22 +194,3 @@ def wait_for_quiet(threshold: float, timeout: float) -> tuple[float, float]:
         busy = cpu_busy_share()
     return busy, time.monotonic() - started
 
-
-PROBE_ADDITIONS = 10_000_000
-
-
-def cpu_probe(repeats: int = 3, additions: int = PROBE_ADDITIONS) -> float:
-    """Seconds one core takes to add up `additions` integers in pure Python, the fastest
-    of `repeats` tries (~0.5 s in all): the host's speed just before a timed process.
-
-    The busy and stolen shares miss a host that is slow for other reasons (its clock,
-    caches and memory bus shared with other guests). A rough reading: on the 2-core
-    machines here 10x this loop took 1.26 s before a 78 s run of the 1M-row pipeline and
-    1.4-2.2 s before runs of 97-119 s (with no CPU stolen). Compare absolute times only
-    between runs of similar probes; ratios to DuckDB in the same run cancel most of it."""
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        started = time.perf_counter()
-        sum(range(additions))
-        best = min(best, time.perf_counter() - started)
-    return best

@@ -59,10 +59,8 @@ def evaluate_targets(results: Mapping[str, Any]) -> list[Target]:
     small, large = run_of(results, SMALL), run_of(results, LARGE)
     small_stages = small["stages"] if small else {}
     large_stages = large["stages"] if large else {}
-    probe = (small_stages.get(STAGES[0]) or {}).get("cpu_probe_seconds")
     targets = [Target("bronze+silver+gold+train on 1M rows, JVM starts included (s)",
-                      seconds(small_stages, STAGES), 90, "from an empty lake"
-                      + (f"; CPU probe {probe:.3f} s" if probe is not None else ""))]
+                      seconds(small_stages, STAGES), 90, "from an empty lake")]
     duck = (large or {}).get("duckdb") or {}
     to_gold = seconds(large_stages, TO_GOLD)
     ratio = to_gold / duck["wall_seconds"] if to_gold and duck.get("wall_seconds") else None
@@ -103,10 +101,6 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def _probe(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f} s"
-
-
 def _mib(value: float | None) -> str:
     return "-" if not value else f"{value:,.0f}"
 
@@ -130,22 +124,21 @@ def stage_rows(run: Mapping[str, Any], label: str) -> list[list[str]]:
                      _mib(st.get("driver_mib")), _mib(st.get("jvm_mib")),
                      _mib(st.get("workers_mib")), _pct(st.get("gate_share")) if st else "-",
                      _pct(st.get("other_cpu_share")), _pct(st.get("stolen_cpu_share")),
-                     _probe(st.get("cpu_probe_seconds")), _s(ref),
-                     f"{ratio:,.0f}x" if ratio else "-"])
+                     _s(ref), f"{ratio:,.0f}x" if ratio else "-"])
     for names, title in ((TO_GOLD, "bronze..gold"), (STAGES, "all four")):
         total = seconds(run["stages"], names)
         if total is None:
             continue
         ref = duck.get("wall_seconds") if names == TO_GOLD else None
         rows.append([label, f"**{title}**", f"{run['rows']:,}", _s(total),
-                     f"{run['rows'] / total:,.0f}", "", "", "", "", "", "", "",
+                     f"{run['rows'] / total:,.0f}", "", "", "", "", "", "",
                      _s(ref) + (" (process)" if ref else ""),
                      f"{total / ref:,.0f}x" if ref else "-"])
     return rows
 
 
 HEADER = ["size", "stage", "rows", "wall", "rows/s", "driver MiB", "JVM MiB", "workers MiB",
-          "gate", "other CPU", "stolen CPU", "CPU probe", "DuckDB", "ratio"]
+          "gate", "other CPU", "stolen CPU", "DuckDB", "ratio"]
 
 
 def markdown_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
@@ -153,14 +146,6 @@ def markdown_table(rows: list[list[str]], header: list[str] = HEADER) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def _archive_line(machine: Mapping[str, Any]) -> str:
-    if "jvm_class_archive" not in machine:
-        return "not recorded (a run from before the archive existed)"
-    if machine["jvm_class_archive"] is None:
-        return "none (every JVM started ~3 s slower; `make class-archive`)"
-    return f"in use (`{Path(machine['jvm_class_archive']).name}`)"
 
 
 def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
@@ -179,7 +164,6 @@ def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
         f"# Pipeline benchmark {results.get('started_at', '')}", "",
         f"{machine.get('cpus')} CPUs, {machine.get('memory_gib', 0):.0f} GiB; "
         f"{results.get('note', '')}", "",
-        f"JVM class archive: {_archive_line(machine)}", "",
         "Wall seconds per stage: its own seconds when the stages share one process (as "
         "`make bronze silver gold train` runs them; `startup` = imports, JVM start and stop, "
         "counted once in the totals, and memory peaks are the whole process's), or the "
@@ -188,10 +172,8 @@ def markdown(results: Mapping[str, Any], targets: list[Target]) -> str:
         "Python workers; gate = share of the stage in quality gates; other CPU = share of "
         "all CPUs used by other processes meanwhile (contention); stolen CPU = share of all "
         "CPU time the hypervisor gave to other virtual machines meanwhile (`steal` in "
-        "/proc/stat; a busy host slows every stage by about that much or more); CPU probe = "
-        "seconds one core took for a fixed pure-Python loop just before the process "
-        "(bench/procmon.py `cpu_probe`: lower is a faster host); DuckDB = the same layer "
-        "in bench/duckdb_reference.py; ratio = pipeline / DuckDB.", "",
+        "/proc/stat; a busy host slows every stage by about that much or more); DuckDB = the "
+        "same layer in bench/duckdb_reference.py; ratio = pipeline / DuckDB.", "",
         markdown_table(rows), "", "## Same results", "", *checks, "", "## Targets", "",
         *[f"- {t.line()}" for t in targets], ""])
 

@@ -5,9 +5,9 @@
     .venv/bin/python -m bench.run_bench --only duckdb   # re-check against the kept lakes
 
 For each size: a sample from the project's generator (cached under bench/cache/samples
-by its parameters), then bronze, silver, gold and train on a fresh lake, each stage a
-process exactly as `make bronze silver gold train` runs it (JVM start included), polled
-for memory; then the DuckDB reference of the same work on the same files, checked
+by its parameters), then bronze, silver, gold and train on a fresh lake in one process
+exactly as `make bronze silver gold train` runs them (JVM start included), polled for
+memory; then the DuckDB reference of the same work on the same files, checked
 against the pipeline's Delta tables. On the largest size one more month is generated
 and bronze, silver and gold run again (the incremental cost). Results go to
 bench/results/<timestamp>.json, latest.md and latest.png; the targets are printed as
@@ -28,11 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare import compare
-from bench.eventlog import read_events
-from bench.eventlog import summarize as summarize_events
-from bench.eventlog import text as event_text
-from bench.procmon import cpu_probe, wait_for_quiet
-from bench.profile import py_spy
+from bench.procmon import wait_for_quiet
 from bench.report import STAGES, TO_GOLD, evaluate_targets, markdown, plot
 from bench.samples import (
     SampleSpec,
@@ -43,7 +39,6 @@ from bench.samples import (
     working_copy,
 )
 from bench.stages import STARTUP, StageRun, run_stage, split_pipeline_run
-from lakehouse import jvm_archive
 from lakehouse.config import PROJECT_ROOT, load_settings
 
 BENCH = PROJECT_ROOT / "bench"
@@ -75,12 +70,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "than this share (other users' load) [0.5]")
     p.add_argument("--quiet-timeout", type=float, default=120,
                    help="longest wait for a quiet machine, seconds [120]")
-    p.add_argument("--profile", action="store_true",
-                   help="sample each stage's Python driver with py-spy (must be installed) "
-                        "and report seconds per phase and per pipeline line")
-    p.add_argument("--event-logs", action="store_true",
-                   help="write a Spark event log per stage (logs*/eventlogs/<stage>.json; "
-                        "summarise with python -m bench.eventlog)")
     p.add_argument("--processes", choices=("pipeline", "per-stage"), default="pipeline",
                    help="pipeline: the stages in one process, as `make bronze silver gold "
                         "train` runs them (one JVM start); per-stage: each stage its own "
@@ -105,73 +94,40 @@ def stage_overrides(work: Path, landing: Path, truth: Path, size: int,
 def timed_process(stage: str, *, rows: int, overrides: list[str], log_dir: Path,
                   args: argparse.Namespace, extra: tuple[str, ...] = (),
                   name: str | None = None) -> StageRun:
-    """Wait for a quiet machine, probe its speed, then run and measure one process;
-    prints one line."""
+    """Wait for a quiet machine, then run and measure one process; prints one line."""
     busy, waited = wait_for_quiet(args.quiet_cpu, args.quiet_timeout)
-    probe = cpu_probe()
     run = run_stage(stage, rows=rows, overrides=overrides, log_dir=log_dir, env_name=args.env,
-                    extra=extra, name=name, profile=args.profile)
-    run = replace(run, cpu_probe_seconds=round(probe, 3))
+                    extra=extra, name=name)
     other = "?" if run.other_cpu_share is None else f"{100 * run.other_cpu_share:.0f}%"
     stolen = "?" if run.stolen_cpu_share is None else f"{100 * run.stolen_cpu_share:.0f}%"
     print(f"  {run.stage:<8} {run.seconds:8.1f} s {run.rows_per_second:>11,.0f} rows/s  "
           f"driver {run.driver_mib:6,.0f} MiB  JVM {run.jvm_mib:6,.0f} MiB  "
           f"gate {100 * run.gate_share:4.0f}%  other CPU {other}  stolen {stolen} "
-          f"(machine {100 * busy:.0f}% busy before, waited {waited:.0f} s, CPU probe "
-          f"{probe:.3f} s)", flush=True)
-    if run.profile:
-        for title in ("phases", "stage_lines"):
-            items = ", ".join(f"{k} {v:.1f} s" for k, v in run.profile[title].items())
-            print(f"           {title}: {items}", flush=True)
+          f"(machine {100 * busy:.0f}% busy before, waited {waited:.0f} s)", flush=True)
     return run
 
 
 def run_pipeline(stages: tuple[str, ...], *, rows: int, overrides: list[str], log_dir: Path,
                  args: argparse.Namespace) -> dict[str, dict]:
-    """Run the stages in order; their measurements by stage name. With --event-logs each
-    stage's Spark event log is kept as log_dir/eventlogs/<stage>.json, summarised in the
-    stage's `jobs` entry."""
-    events = log_dir / "eventlogs"
-    extra: list[str] = []
-    if args.event_logs:
-        events.mkdir(parents=True, exist_ok=True)
-        extra = ['spark.conf={"spark.eventLog.enabled": "true", "spark.eventLog.compress": '
-                 '"false", "spark.eventLog.rolling.enabled": "false", "spark.eventLog.dir": '
-                 f'"file://{events}"}}']
+    """Run the stages in order (one process, or one each with --processes per-stage);
+    their measurements by stage name."""
     if args.processes == "pipeline":
-        return _one_process(stages, rows=rows, overrides=[*overrides, *extra], log_dir=log_dir,
-                            args=args, events=events)
-    measured = {}
-    for stage in stages:
-        before = set(events.glob("*")) if args.event_logs else set()
-        run = timed_process(stage, rows=rows, overrides=[*overrides, *extra], log_dir=log_dir,
-                            args=args).as_dict()
-        for new in sorted(set(events.glob("*")) - before) if args.event_logs else ():
-            target = new.rename(events / f"{stage}.json")
-            top = summarize_events(read_events(target), f"{PROJECT_ROOT}/")
-            run["jobs"] = top["call_sites"][:10]
-            print("\n".join("           " + line for line in event_text(top, 6).splitlines()))
-        measured[stage] = run
-    return measured
+        return _one_process(stages, rows=rows, overrides=overrides, log_dir=log_dir, args=args)
+    return {stage: timed_process(stage, rows=rows, overrides=overrides, log_dir=log_dir,
+                                 args=args).as_dict() for stage in stages}
 
 
 def _one_process(stages: tuple[str, ...], *, rows: int, overrides: list[str], log_dir: Path,
-                 args: argparse.Namespace, events: Path) -> dict[str, dict]:
-    """`python -m lakehouse.pipeline <stages>` as one measured process, split into its
+                 args: argparse.Namespace) -> dict[str, dict]:
+    """`python -m pipeline <stages>` as one measured process, split into its
     stages (plus `startup`) by the timing lines it prints."""
-    before = set(events.glob("*")) if args.event_logs else set()
-    run = timed_process("lakehouse.pipeline", rows=rows, overrides=overrides, log_dir=log_dir,
+    run = timed_process("pipeline", rows=rows, overrides=overrides, log_dir=log_dir,
                         args=args, extra=stages, name="pipeline")
     measured = split_pipeline_run(run, stages)
     for name in (STARTUP, *stages):
         st = measured[name]
         print(f"    {name:<8} {st['seconds']:8.1f} s  gate {100 * st['gate_share']:4.0f}%",
               flush=True)
-    for new in sorted(set(events.glob("*")) - before) if args.event_logs else ():
-        target = new.rename(events / "pipeline.json")
-        top = summarize_events(read_events(target), f"{PROJECT_ROOT}/")
-        measured[STARTUP]["jobs"] = top["call_sites"][:10]
-        print("\n".join("           " + line for line in event_text(top, 12).splitlines()))
     return measured
 
 
@@ -249,19 +205,16 @@ def machine() -> dict[str, Any]:
     """CPUs, memory and load of this machine."""
     meminfo = Path("/proc/meminfo").read_text().split()
     kib = int(meminfo[meminfo.index("MemTotal:") + 1])
-    archive = jvm_archive.archive_path()
     return {"cpus": os.cpu_count(), "memory_gib": round(kib / 2**20, 1),
-            "load_at_start": os.getloadavg(), "python": sys.version.split()[0],
-            # Without it every JVM starts ~3 s slower: runs with and without do not compare.
-            "jvm_class_archive": str(archive) if archive and jvm_archive.usable(archive)
-            else None}
+            "load_at_start": os.getloadavg(), "python": sys.version.split()[0]}
 
 
 def code_version() -> dict[str, str]:
     """A fingerprint of the pipeline code and configuration the run measured (other
     people may be changing it while the benchmark runs)."""
-    files = sorted(p for pkg in ("bronze", "silver", "gold", "ml", "lakehouse", "conf")
-                   for p in (PROJECT_ROOT / pkg).rglob("*") if p.suffix in (".py", ".yml"))
+    files = sorted([*(p for pkg in ("bronze", "silver", "gold", "ml", "lakehouse", "conf")
+                      for p in (PROJECT_ROOT / pkg).rglob("*") if p.suffix in (".py", ".yml")),
+                    *(p for p in [PROJECT_ROOT / "pipeline.py"] if p.is_file())])
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
@@ -289,8 +242,6 @@ def write_results(results: dict[str, Any], folder: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bench.run_bench`."""
     args = parse_args(argv)
-    if args.profile and py_spy() is None:
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine(),
@@ -299,9 +250,6 @@ def main(argv: list[str] | None = None) -> int:
         "note": "other engineers' tests may share the CPUs: see the 'other CPU' column"}
     print(f"bench: sizes {sizes}, {results['machine']['cpus']} CPUs, load "
           f"{results['machine']['load_at_start'][0]:.1f}", flush=True)
-    if results["machine"]["jvm_class_archive"] is None:
-        print("note: no JVM class archive for this Java and pyspark: every JVM starts ~3 s "
-              "slower (`make class-archive` builds one)", flush=True)
     for size in sizes:
         run, inc = bench_size(size, args, incremental=not args.skip_incremental
                               and size == sizes[-1])

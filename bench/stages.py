@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.procmon import TreeMonitor
-from bench.profile import start_recording, summarize
-from lakehouse.config import PROJECT_ROOT
 
 # `(X s)`: a gate the stage ran before writing; `(validated in Y s beside the writes,
 # waited X s)`: one that validated while the stage wrote, X the seconds it held the stage.
@@ -46,9 +44,7 @@ class StageRun:
     load_before: float  # 1-minute load average when the stage started
     exit_code: int
     log: str
-    profile: dict | None = None  # py-spy summary of the driver (run_bench --profile)
     stolen_cpu_share: float | None = None  # share of all CPU time the hypervisor took
-    cpu_probe_seconds: float | None = None  # host speed before the run (procmon.cpu_probe)
 
     @property
     def rows_per_second(self) -> float:
@@ -89,10 +85,10 @@ def stage_command(stage: str, overrides: Sequence[str], env_name: str = "local",
 
 def run_stage(stage: str, *, rows: int, overrides: Sequence[str], log_dir: Path,
               env_name: str = "local", extra: Sequence[str] = (), interval: float = 0.2,
-              check: bool = True, name: str | None = None, profile: bool = False) -> StageRun:
+              check: bool = True, name: str | None = None) -> StageRun:
     """Run a stage process to its end while polling its process tree; its stdout and
     stderr go to `log_dir/<name>.log` (name: the stage's by default). Raises StageFailed
-    on a non-zero exit when `check`. With `profile`, py-spy samples the driver."""
+    on a non-zero exit when `check`."""
     log_dir.mkdir(parents=True, exist_ok=True)
     name = name or stage
     log = log_dir / f"{name}.log"
@@ -102,15 +98,8 @@ def run_stage(stage: str, *, rows: int, overrides: Sequence[str], log_dir: Path,
         process = subprocess.Popen(stage_command(stage, overrides, env_name, extra),
                                    stdout=out, stderr=subprocess.STDOUT)
         with TreeMonitor(process.pid, interval=interval) as monitor:
-            spy = start_recording(process.pid, log_dir / f"{name}.pyspy.txt") \
-                if profile else None
             code = process.wait()
             seconds = time.perf_counter() - started
-    summary = None
-    if spy is not None:
-        spy.wait(timeout=60)
-        raw = log_dir / f"{name}.pyspy.txt"
-        summary = summarize(raw, PROJECT_ROOT) if raw.is_file() else None
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     if check and code != 0:
         tail = "\n".join(lines[-25:])
@@ -119,7 +108,7 @@ def run_stage(stage: str, *, rows: int, overrides: Sequence[str], log_dir: Path,
     return StageRun(name, rows, round(seconds, 2), round(peaks.driver_mib, 1),
                     round(peaks.jvm_mib, 1), round(peaks.workers_mib, 1),
                     round(sum(gate_seconds(lines)), 2), round(peaks.own_cpu_seconds, 1),
-                    _share(peaks.other_cpu_share), round(load, 2), code, str(log), summary,
+                    _share(peaks.other_cpu_share), round(load, 2), code, str(log),
                     stolen_cpu_share=_share(peaks.stolen_cpu_share))
 
 
@@ -132,7 +121,7 @@ STARTUP = "startup"  # imports, JVM start and stop: the process wall time outsid
 
 
 def split_pipeline_run(run: StageRun, stages: Sequence[str]) -> dict[str, dict]:
-    """Per-stage measurements of one `lakehouse.pipeline` process, from its
+    """Per-stage measurements of one `pipeline` process, from its
     `pipeline: <stage> X s` lines and the `quality[...]` lines printed between them.
     `startup` is the rest of the process wall time (imports, JVM start, stop). Memory
     peaks are the whole process's (one JVM serves every stage)."""
@@ -156,8 +145,7 @@ def split_pipeline_run(run: StageRun, stages: Sequence[str]) -> dict[str, dict]:
         part = StageRun(stage, run.rows, seconds[stage], run.driver_mib, run.jvm_mib,
                         run.workers_mib, round(gates[stage], 2), run.cpu_seconds,
                         run.other_cpu_share, run.load_before, run.exit_code, run.log,
-                        stolen_cpu_share=run.stolen_cpu_share,
-                        cpu_probe_seconds=run.cpu_probe_seconds)
+                        stolen_cpu_share=run.stolen_cpu_share)
         out[stage] = {**part.as_dict(), "process": "pipeline"}
     startup = round(run.seconds - sum(seconds.values()), 2)
     out[STARTUP] = {**base, "stage": STARTUP, "seconds": startup, "gate_seconds": 0.0,

@@ -1,25 +1,25 @@
-"""Spark side of parsing: one task per landing file, each writing its records as Parquet.
+"""Spark side of parsing: the landing files as one DataFrame, parsed inside the tasks.
 
-The tasks parse with the csv module and write Parquet with pyarrow (`bronze.stage`),
-so no record crosses from Python into the JVM; the driver gets back one small
-`ParsedFile` (paths and counts) per landing file.
+Each task parses a group of files with the csv module into Arrow batches
+(`bronze.stage`, through `mapInArrow`); no record passes through the driver.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from pyspark.sql import SparkSession
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from bronze.landing import LandingFile
 from bronze.parse import CORRUPT, LINE_NUMBER, RESCUED, ROW_NUMBER, SOURCE_FILE
-from bronze.stage import ParsedFile, parse_to_parquet
+from bronze.stage import parse_batches
 from lakehouse.errors import LakehouseError
 
 BATCH_ID = "_batch_id"
@@ -55,39 +55,37 @@ def parse_landing_files(
     spark: SparkSession,
     files: Sequence[LandingFile],
     *,
-    folder: str,
     batch_id: str,
     ingested_at: datetime,
     aliases: Mapping[str, Sequence[str]],
     required: Sequence[str],
     delimiter: str,
     encoding: str,
-) -> list[ParsedFile]:
-    """Parse `files` (in `group_files` tasks) into Parquet files in `folder` with the
-    schema `table_schema(aliases)`; one ParsedFile per landing file, in order. A file
-    that cannot be read at all raises a LakehouseError naming it."""
-    schema = to_arrow_schema(table_schema(list(aliases)))
+) -> DataFrame:
+    """The records of `files` with the schema `table_schema(aliases)`, parsed lazily in
+    `group_files` tasks. A file that cannot be read at all fails the job with a
+    FileFormatError naming it (see `file_format_error`)."""
+    schema = table_schema(list(aliases))
+    arrow_schema = to_arrow_schema(schema)
     constants = {BATCH_ID: batch_id, INGESTED_AT: ingested_at}
     aliases = {k: list(v) for k, v in aliases.items()}
     required = list(required)
 
-    def parse(task: list[tuple[int, str, str]]) -> list[ParsedFile]:
-        return [parse_to_parquet(source, path, prefix=os.path.join(folder, f"part-{index:05d}"),
-                                 schema=schema, constants=constants, aliases=aliases,
-                                 required=required, delimiter=delimiter, encoding=encoding)
-                for index, source, path in task]
+    def parse(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for task in tasks:
+            for group in task.column(0).to_pylist():
+                for source, path in json.loads(group):
+                    yield from parse_batches(source, path, schema=arrow_schema,
+                                             constants=constants, aliases=aliases,
+                                             required=required, delimiter=delimiter,
+                                             encoding=encoding)
 
-    tasks = group_files([(i, f.path, f.absolute) for i, f in enumerate(files)],
-                        [f.size for f in files], spark.sparkContext.defaultParallelism)
-    try:
-        parsed = spark.sparkContext.parallelize(tasks, max(len(tasks), 1)).map(parse).collect()
-    except Exception as err:  # a parse error inside a Spark task
-        clean = file_format_error(err)
-        if clean is None:
-            raise
-        raise clean from None
-    by_file = {p.path: p for group in parsed for p in group}
-    return [by_file[f.path] for f in files]
+    groups = group_files([(f.path, f.absolute) for f in files], [f.size for f in files],
+                         spark.sparkContext.defaultParallelism)
+    # One group per partition: parallelize with as many slices as elements.
+    tasks = spark.sparkContext.parallelize([(json.dumps(g),) for g in groups],
+                                           max(len(groups), 1))
+    return spark.createDataFrame(tasks, "files string").mapInArrow(parse, schema)
 
 
 def group_files(items: Sequence[T_], sizes: Sequence[int], cores: int) -> list[list[T_]]:

@@ -1,10 +1,9 @@
 """`make bronze`: ingest new landing files into bronze, exactly once, nothing lost.
 
-A batch: Spark tasks parse the new files straight into Parquet files in a staging
-folder of the table (`bronze.read`), the quality gate reads those files, the table
-store commits them as they are (with the batch's file manifest and an application
-transaction id), then the ingest log records the files. Until the commit, a failure
-removes the staged files.
+A batch: Spark tasks parse the new files (`bronze.read`) into a cached DataFrame; its
+per-file counts and the quality gate read the cache; one Delta commit appends it (with
+the batch's file manifest and an application transaction id, so a retry never appends
+twice); then the ingest log records the files.
 """
 
 from __future__ import annotations
@@ -15,13 +14,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql import types as T
+from pyspark.sql import functions as F
 
 from bronze.ingest_log import file_manifest, log_rows, logged_files
 from bronze.landing import LandingFile, discover, plan_ingestion, unmatched
-from bronze.read import parse_landing_files, table_schema
-from bronze.stage import ParsedFile
+from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
+from bronze.read import file_format_error, parse_landing_files
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import gate
@@ -93,24 +93,21 @@ def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id
                  now: datetime, started: float) -> BatchReport:
     cfg, store = ctx.settings.bronze, ctx.store
     table = ctx.settings.tables.names.bronze_transactions
-    schema = table_schema(list(cfg.header_aliases))
-    folder = store.staging_folder(table)
-    try:  # until the commit, a failure leaves no file behind
-        parsed = parse_landing_files(ctx.spark, files, folder=folder, batch_id=batch_id,
-                                     ingested_at=now, aliases=cfg.header_aliases,
-                                     required=cfg.required_columns, delimiter=cfg.delimiter,
-                                     encoding=cfg.encoding)
-        manifest = file_manifest(files, _counts(parsed))
-        gate(_staged(ctx, schema, parsed), "bronze", settings=ctx.settings, stage="bronze",
-             store=store, run_id=ctx.run_id, table_name=table,
-             table_version=store.version_if_exists(table), persist=False)
-    except BaseException:
-        store.discard_staging(folder)
-        raise
-    records = sum(m["records"] for m in manifest)
-    meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
-    result = store.append_files(table, folder, schema=schema, txn=AppTxn(APP_ID, seq),
-                                metadata=meta)
+    batch = parse_landing_files(ctx.spark, files, batch_id=batch_id, ingested_at=now,
+                                aliases=cfg.header_aliases, required=cfg.required_columns,
+                                delimiter=cfg.delimiter, encoding=cfg.encoding)
+    batch = batch.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once: counts, gate, write
+    try:
+        manifest = file_manifest(files, _counts(batch))
+        gate(batch, "bronze", settings=ctx.settings, stage="bronze", store=store,
+             run_id=ctx.run_id, table_name=table, table_version=store.version_if_exists(table),
+             persist=False)
+        records = sum(m["records"] for m in manifest)
+        meta = {"batch_id": batch_id, "run_id": ctx.run_id, "files": manifest}
+        result = store.write(table, batch, mode="append", txn=AppTxn(APP_ID, seq),
+                             metadata=meta)
+    finally:
+        batch.unpersist()
     written = result.metrics.get("rows_written", records)
     if written != records:
         raise ReconciliationError(f"{batch_id}: parsed {records} records but wrote "
@@ -122,17 +119,20 @@ def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id
                        log_version, time.perf_counter() - started)
 
 
-def _counts(parsed: list[ParsedFile]) -> dict[str, dict[str, int]]:
-    return {p.path: {"records": p.records, "corrupt_records": p.corrupt_records,
-                     "rescued_records": p.rescued_records} for p in parsed}
-
-
-def _staged(ctx: StageContext, schema: T.StructType, parsed: list[ParsedFile]) -> DataFrame:
-    """The staged batch as Spark reads it back (a vectorised Parquet scan)."""
-    paths = [path for p in parsed for path in p.parquet]
-    if not paths:
-        return ctx.spark.createDataFrame([], schema)
-    return ctx.spark.read.schema(schema).parquet(*paths)
+def _counts(batch: DataFrame) -> dict[str, dict[str, int]]:
+    """Records, corrupt and rescued records per landing file: the first action on the
+    parse, so a file that cannot be read at all is reported here."""
+    counts = batch.groupBy(SOURCE_FILE).agg(
+        F.count(F.lit(1)).alias("records"), F.count(CORRUPT).alias("corrupt_records"),
+        F.count(RESCUED).alias("rescued_records"))
+    try:
+        rows = counts.collect()
+    except Exception as err:  # a parse error inside a Spark task
+        clean = file_format_error(err)
+        if clean is None:
+            raise
+        raise clean from None
+    return {r[SOURCE_FILE]: r.asDict() for r in rows}
 
 
 def _write_log(ctx: StageContext, manifest: list[dict], seq: int, batch_id: str,

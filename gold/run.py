@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -20,7 +19,7 @@ from gold.plan import SnapshotPlan
 from gold.snapshots import in_predicate
 from gold.state import ChangedFrom, TablePlan, plan_tables, read_silver
 from lakehouse.cli import Stage, StageContext, run_stage
-from lakehouse.quality import start_gate
+from lakehouse.quality import gate
 from lakehouse.tables import TableStore
 
 FEATURES_SUITE, LABELS_SUITE = "gold", "gold_labels"
@@ -74,9 +73,9 @@ def build(ctx: StageContext, *, recompute: str | None = None,
     `recompute`: 'affected' or 'all' (default: gold.recompute); `as_of`: recompute
     exactly these as-of dates instead (each must lie inside the data)."""
     started, settings = time.perf_counter(), ctx.settings
-    silver, state, stats = read_silver(ctx)
+    silver, state = read_silver(ctx)
     recompute = recompute or settings.gold.recompute
-    changed = ChangedFrom(silver, stats)
+    changed = ChangedFrom(silver)
     feature_plan, label_plan = plan_tables(ctx, silver, state, recompute=recompute,
                                            as_of=as_of, changed=changed)
     horizon = settings.gold.horizon_days
@@ -87,36 +86,27 @@ def build(ctx: StageContext, *, recompute: str | None = None,
                           data_end=state.last_date)
     frames = [df.persist(StorageLevel.MEMORY_AND_DISK) for df in (features, labels)]
     try:
-        with ExitStack() as gates:
-            # Each frame is materialised (its gate then costs validation only; the write
-            # and the row count reuse the cache) and validated in the background: the
-            # features' gate runs while the labels are computed, both beside the writes.
-            # Every commit waits for both verdicts: a failed check leaves both tables
-            # unchanged.
-            pending, rows = [], []
-            for planned, df, suite in ((feature_plan, features, FEATURES_SUITE),
-                                       (label_plan, labels, LABELS_SUITE)):
-                rows.append(df.count())
-                if planned.plan.dates:
-                    pending.append(gates.enter_context(start_gate(
-                        df, suite, settings=settings, stage="gold", store=ctx.store,
-                        run_id=ctx.run_id, table_name=planned.name)))
-            feature_rows, label_rows = rows
-
-            def verdicts() -> None:
-                for gate in pending:
-                    gate.wait()
-
-            churn_rate = None
-            if label_plan.plan.dates:
-                churn_rate = labels.agg(F.avg("churned")).first()[0]
-            base = {"run_id": ctx.run_id,
-                    "silver_table": settings.tables.names.silver_transactions,
-                    "silver_version_read": state.version}
-            feature_report = _write(ctx.store, feature_plan, features, feature_rows, base,
-                                    verdicts)
-            label_report = _write(ctx.store, label_plan, labels, label_rows,
-                                  {**base, "horizon_days": horizon}, verdicts)
+        # Both frames are validated before either table is written: a failed `fail`
+        # check leaves both tables unchanged. Each frame is computed once (cached) for
+        # its count, its gate and its write.
+        rows = []
+        for planned, df, suite in ((feature_plan, features, FEATURES_SUITE),
+                                   (label_plan, labels, LABELS_SUITE)):
+            rows.append(df.count())
+            if planned.plan.dates:
+                gate(df, suite, settings=settings, stage="gold", store=ctx.store,
+                     run_id=ctx.run_id, table_name=planned.name,
+                     table_version=ctx.store.version_if_exists(planned.name))
+        feature_rows, label_rows = rows
+        churn_rate = None
+        if label_plan.plan.dates:
+            churn_rate = labels.agg(F.avg("churned")).first()[0]
+        base = {"run_id": ctx.run_id,
+                "silver_table": settings.tables.names.silver_transactions,
+                "silver_version_read": state.version}
+        feature_report = _write(ctx.store, feature_plan, features, feature_rows, base)
+        label_report = _write(ctx.store, label_plan, labels, label_rows,
+                              {**base, "horizon_days": horizon})
     finally:
         for df in (*frames, days):
             df.unpersist()
@@ -125,17 +115,16 @@ def build(ctx: StageContext, *, recompute: str | None = None,
 
 
 def _write(store: TableStore, planned: TablePlan, df: DataFrame, rows: int,
-           metadata: dict, before_commit: Callable[[], None]) -> TableReport:
-    """Replace the plan's snapshots in the table (created on first use), committing
-    only if `before_commit` returns. Each as-of date goes to one file, so a later
-    replacement of it rewrites few files."""
+           metadata: dict) -> TableReport:
+    """Replace the plan's snapshots in the table (created on first use) in one commit.
+    Each as-of date goes to one file, so a later replacement of it rewrites few files."""
     name, plan = planned.name, planned.plan
     if not plan.replaced:
         version = store.version_if_exists(name)
         return TableReport(name, plan, 0, version, committed=False)
     mark = planned.watermark.metadata() if planned.watermark is not None else {}
     result = store.write(name, df.repartition("as_of_date"), mode="overwrite",
-                         replace_where=in_predicate(plan.replaced), before_commit=before_commit,
+                         replace_where=in_predicate(plan.replaced),
                          metadata={**metadata, **mark, "reason": plan.reason,
                                    "as_of_dates": [d.isoformat() for d in plan.dates],
                                    "dropped": [d.isoformat() for d in plan.drop]})

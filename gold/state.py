@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date, datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -17,10 +16,9 @@ from gold.plan import SnapshotPlan, Watermark, plan_snapshots, rewrite_since
 from gold.snapshots import as_of_dates, labelable
 from lakehouse.cli import StageContext
 from lakehouse.errors import LakehouseError
-from lakehouse.tables import RowGroupStats, TableStore
+from lakehouse.tables import TableStore
 
 LABELS_REVISION = 1  # bump when the label definition changes
-SilverStats = list[RowGroupStats] | None
 _HOUSEKEEPING = frozenset({"VACUUM START", "VACUUM END"})
 
 
@@ -40,37 +38,21 @@ def label_definition(horizon_days: int) -> str:
     return f"labels-r{LABELS_REVISION}-h{horizon_days}"
 
 
-def read_silver(ctx: StageContext) -> tuple[DataFrame, SilverState, SilverStats]:
+def read_silver(ctx: StageContext) -> tuple[DataFrame, SilverState]:
     """Silver at its current version (pinned for the whole run), its date range and
-    processing watermark, and the row-group statistics they came from (None when the
-    store has none: they are then aggregated with Spark)."""
+    processing watermark (one aggregate: Delta answers it from the files' statistics)."""
     name = ctx.settings.tables.names.silver_transactions
     if not ctx.store.exists(name):
         raise LakehouseError(f"{name} does not exist yet: run `make silver` first")
     version = ctx.store.version(name)
     silver = ctx.store.read(name, version=version)
     check_silver_contract(silver)
-    stats = ctx.store.row_group_stats(name, ("invoice_date", "_processed_at"), version=version)
-    if stats is not None:
-        first = _extreme(stats, "invoice_date", 0, min)
-        last = _extreme(stats, "invoice_date", 1, max)
-        processed_at = _extreme(stats, "_processed_at", 1, max)
-        rows = sum(group.rows for group in stats)
-    else:
-        found = silver.agg(F.min("invoice_date"), F.max("invoice_date"),
-                           F.max("_processed_at"), F.count(F.lit(1))).first()
-        first, last, processed_at, rows = found
+    first, last, processed_at, rows = silver.agg(
+        F.min("invoice_date"), F.max("invoice_date"), F.max("_processed_at"),
+        F.count(F.lit(1))).first()
     if not rows:
         raise LakehouseError(f"{name} (version {version}) is empty: nothing to build gold from")
-    return silver, SilverState(version, first, last, _local(processed_at), rows), stats
-
-
-def _extreme(stats: SilverStats, column: str, end: int, pick: Callable) -> Any:
-    """The smallest (end 0, pick min) or largest (end 1, pick max) non-NULL value of a
-    column over all row groups; None when every value is NULL."""
-    values = [group.ranges[column][end] for group in stats
-              if group.ranges[column][end] is not None]
-    return pick(values) if values else None
+    return silver, SilverState(version, first, last, _local(processed_at), rows)
 
 
 def _local(moment: datetime | None) -> datetime | None:
@@ -78,11 +60,6 @@ def _local(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         return moment
     return moment.astimezone().replace(tzinfo=None)
-
-
-def _utc(moment: datetime) -> datetime:
-    """An aware UTC timestamp (a naive one is local time, as Spark hands them out)."""
-    return moment.astimezone(UTC)
 
 
 def last_watermark(store: TableStore, name: str) -> Watermark | None:
@@ -102,36 +79,18 @@ def present_dates(store: TableStore, name: str) -> set[date]:
 
 
 class ChangedFrom:
-    """Earliest invoice date of silver rows processed after a watermark, memoised.
+    """Earliest invoice date of silver rows processed after a watermark, memoised (one
+    aggregate per watermark; Delta skips the files written before it by their
+    statistics)."""
 
-    From the row-group statistics when they settle it (a silver write gives all its rows
-    one processing time, so a row group lies wholly before or after a watermark);
-    otherwise from a Spark aggregate."""
-
-    def __init__(self, silver: DataFrame, stats: SilverStats = None) -> None:
-        self.silver, self.stats, self.cache = silver, stats, {}
+    def __init__(self, silver: DataFrame) -> None:
+        self.silver, self.cache = silver, {}
 
     def __call__(self, after: datetime) -> date | None:
         if after not in self.cache:
-            found = self._from_stats(after)
-            self.cache[after] = found[0] if found is not None else (
-                self.silver.where(F.col("_processed_at") > F.lit(after))
-                .agg(F.min("invoice_date")).first()[0])
+            self.cache[after] = (self.silver.where(F.col("_processed_at") > F.lit(after))
+                                 .agg(F.min("invoice_date")).first()[0])
         return self.cache[after]
-
-    def _from_stats(self, after: datetime) -> tuple[date | None] | None:
-        if self.stats is None:
-            return None
-        firsts = []
-        for group in self.stats:
-            low, high = group.ranges["_processed_at"]
-            if high is None or _utc(high) <= _utc(after):
-                continue  # every row processed at or before the watermark (or never)
-            if _utc(low) <= _utc(after):
-                return None  # straddles the watermark: only the rows can tell
-            if group.ranges["invoice_date"][0] is not None:
-                firsts.append(group.ranges["invoice_date"][0])
-        return (min(firsts) if firsts else None,)
 
 
 @dataclass(frozen=True)

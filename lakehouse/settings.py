@@ -29,6 +29,7 @@ class PathSettings(Section):
     reports: LoosePath
     mlflow: LoosePath
     expectations: LoosePath
+    jars: LoosePath  # the Delta Lake jars of local sessions (lakehouse/jars.py)
 
 
 class SparkSettings(Section):
@@ -38,9 +39,6 @@ class SparkSettings(Section):
     shuffle_partitions: int = Field(ge=1)
     log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"]
     conf: dict[str, str] = {}
-    class_archive: bool = True
-    jit: Literal["auto", "quick", "peak"] = "auto"
-    quick_jit_max_mib: int = Field(default=256, ge=0)
 
 
 class TableNames(Section):
@@ -58,11 +56,22 @@ class TableNames(Section):
 
 
 class TableSettings(Section):
-    backend: Literal["auto", "native", "embedded"]
     catalog: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     vacuum_retention_hours: int = Field(ge=0)
+    properties: dict[str, str] = {}  # set on every table at creation
+    table_properties: dict[str, dict[str, str]] = {}  # more per table, by role name
+    zorder_by: dict[str, list[str]] = {}  # `make maintain`: Z-order columns by role name
     names: TableNames
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> TableSettings:
+        unknown = sorted((set(self.table_properties) | set(self.zorder_by))
+                         - set(TableNames.model_fields))
+        if unknown:
+            raise ValueError(f"table_properties or zorder_by name unknown tables {unknown}: "
+                             "use the role names of tables.names")
+        return self
 
 
 class BronzeSettings(Section):

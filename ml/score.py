@@ -119,8 +119,7 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
-STAGE = Stage("ml.score", __doc__.splitlines()[0], _body, add_arguments=_add_arguments,
-              prepare=tracking.configure)
+STAGE = Stage("ml.score", __doc__.splitlines()[0], _body, add_arguments=_add_arguments)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,7 +98,7 @@ def _body(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
-STAGE = Stage("ml.train", __doc__.splitlines()[0], _body, prepare=tracking.configure)
+STAGE = Stage("ml.train", __doc__.splitlines()[0], _body)
 
 
 def main(argv: list[str] | None = None) -> int:

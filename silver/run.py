@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.frames import cut_lineage, release
-from lakehouse.quality import load_suite, quality_reasons, start_gate
+from lakehouse.quality import gate, load_suite, quality_reasons
 from lakehouse.tables import AppTxn, TableStore
 from silver.transform import (
     IS_DUPLICATE,
@@ -202,33 +202,30 @@ def process(ctx: StageContext) -> SilverReport:
         valid = rows.where((F.size(REASONS) == 0) & ~F.col(IS_DUPLICATE))
         processed_at = F.lit(datetime.now(UTC)).cast("timestamp")
         silver_rows = select_silver(valid, processed_at)
-        # The gate validates silver_rows (a cheap projection of the kept rows) while
-        # the counts are taken and both tables' files are written; its verdict decides
-        # both commits (a failed `fail` check: nothing is committed, no file stays).
-        with start_gate(silver_rows, "silver", settings=ctx.settings, stage="silver",
-                        store=store, run_id=ctx.run_id, table_name=names.silver_transactions,
-                        table_version=store.version_if_exists(names.silver_transactions),
-                        ) as verdict:
-            totals = batch_totals(rows)
-            matched = already_in_silver(store, names.silver_transactions, valid,
-                                        match_scope(totals.values()))
-            counts = batch_counts(totals, matched)
-            quarantine = store.merge(
-                names.silver_quarantine,
-                select_quarantine(keyed.where(F.size(REASONS) > 0), processed_at),
-                keys=QUARANTINE_KEYS, when_matched="ignore", metadata={"run_id": ctx.run_id},
-                keys_unique=True,  # bronze lineage: one row per (batch, file, row)
-                target_filter=in_batches(pending),  # a lineage key includes its batch
-                before_commit=verdict.wait)
-            seq = (store.txn_version(names.silver_transactions, APP_ID) or 0) + 1
-            batches = [{"batch_id": b, **{k: int(counts.get(b, {}).get(k, 0)) for k in COUNTS},
-                        "quarantine_version": quarantine.version} for b in pending]
-            new_rows = silver_rows if matched is None else \
-                silver_rows.join(matched.select(ROW_KEY), on=ROW_KEY, how="left_anti")
-            appended = store.write(names.silver_transactions, new_rows, mode="append",
-                                   txn=AppTxn(APP_ID, seq), before_commit=verdict.wait,
-                                   metadata={"run_id": ctx.run_id, "batches": batches,
-                                             "row_key": ROW_KEY_VERSION})
+        # The gate validates silver_rows (a cheap projection of the checkpointed rows)
+        # before anything is written: a failed `fail` check leaves both tables unchanged.
+        gate(silver_rows, "silver", settings=ctx.settings, stage="silver", store=store,
+             run_id=ctx.run_id, table_name=names.silver_transactions,
+             table_version=store.version_if_exists(names.silver_transactions), persist=False)
+        totals = batch_totals(rows)
+        matched = already_in_silver(store, names.silver_transactions, valid,
+                                    match_scope(totals.values()))
+        counts = batch_counts(totals, matched)
+        quarantine = store.merge(
+            names.silver_quarantine,
+            select_quarantine(keyed.where(F.size(REASONS) > 0), processed_at),
+            keys=QUARANTINE_KEYS, when_matched="ignore", metadata={"run_id": ctx.run_id},
+            keys_unique=True,  # bronze lineage: one row per (batch, file, row)
+            target_filter=in_batches(pending))  # a lineage key includes its batch
+        seq = (store.txn_version(names.silver_transactions, APP_ID) or 0) + 1
+        batches = [{"batch_id": b, **{k: int(counts.get(b, {}).get(k, 0)) for k in COUNTS},
+                    "quarantine_version": quarantine.version} for b in pending]
+        new_rows = silver_rows if matched is None else \
+            silver_rows.join(matched.select(ROW_KEY), on=ROW_KEY, how="left_anti")
+        appended = store.write(names.silver_transactions, new_rows, mode="append",
+                               txn=AppTxn(APP_ID, seq),
+                               metadata={"run_id": ctx.run_id, "batches": batches,
+                                         "row_key": ROW_KEY_VERSION})
     finally:
         for df in (matched, firsts):
             if df is not None:

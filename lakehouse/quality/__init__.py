@@ -11,7 +11,6 @@ The only package of the project that imports great_expectations. A stage:
 
 from lakehouse.quality._gx import build_data_docs, prepare, publish_docs
 from lakehouse.quality.gate import gate, validate
-from lakehouse.quality.pending import PendingGate, start_gate
 from lakehouse.quality.results import (
     RESULTS_SCHEMA,
     CheckResult,
@@ -46,7 +45,6 @@ __all__ = [
     "Check",
     "CheckResult",
     "DataQualityError",
-    "PendingGate",
     "Severity",
     "Suite",
     "SuiteError",
@@ -63,7 +61,6 @@ __all__ = [
     "record_results",
     "results_frame",
     "split_quarantine",
-    "start_gate",
     "suite_path",
     "validate",
     "with_quality_reasons",

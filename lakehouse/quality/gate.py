@@ -98,7 +98,6 @@ def gate(
 
     Call it before writing: when it raises, the stage writes nothing and its target
     table stays at its version. Quarantine routing is `split_quarantine`'s job.
-    (`start_gate` runs the same beside the stage's writes.)
     """
     report = validate(df, suite, settings=settings, stage=stage, run_id=run_id,
                       table_name=table_name, table_version=table_version, persist=persist)

@@ -1,20 +1,29 @@
-"""Delta table I/O: one interface (TableStore), two backends (native, embedded)."""
+"""Delta table I/O: one store, written by delta-spark everywhere."""
 
-from lakehouse.tables.base import (
+from pyspark.sql import SparkSession
+
+from lakehouse.settings import Settings
+from lakehouse.tables.store import (
     AppTxn,
     CommitResult,
     ConcurrentCommitError,
     HistoryEntry,
     MergeKeyError,
-    RowGroupStats,
     SchemaMismatchError,
     TableExistsError,
     TableNotFoundError,
     TableStore,
     TableStoreError,
-    UnsupportedTableError,
 )
-from lakehouse.tables.factory import delta_connector_available, open_store
+
+
+def open_store(spark: SparkSession, settings: Settings) -> TableStore:
+    """The table store of `settings.tables` over `settings.paths.lake`."""
+    cfg, names = settings.tables, settings.tables.names
+    per_table = {getattr(names, role): props for role, props in cfg.table_properties.items()}
+    return TableStore(spark, settings.paths.lake, catalog=cfg.catalog, schema=cfg.schema_,
+                      properties=cfg.properties, table_properties=per_table)
+
 
 __all__ = [
     "AppTxn",
@@ -22,13 +31,10 @@ __all__ = [
     "ConcurrentCommitError",
     "HistoryEntry",
     "MergeKeyError",
-    "RowGroupStats",
     "SchemaMismatchError",
     "TableExistsError",
     "TableNotFoundError",
     "TableStore",
     "TableStoreError",
-    "UnsupportedTableError",
-    "delta_connector_available",
     "open_store",
 ]

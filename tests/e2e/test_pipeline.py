@@ -8,7 +8,9 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, QueryBuilder
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
@@ -16,12 +18,13 @@ from audit.cli import main as audit_main
 from bronze.run import main as bronze_main
 from datagen import GeneratorSpec, generate
 from gold.run import main as gold_main
-from lakehouse.pipeline import main as pipeline_main
+from lakehouse.shell import main as shell_main
 from lakehouse.tables import open_store
 from ml import tracking
 from ml.metrics import roc_auc
 from ml.score import main as score_main
 from ml.train import main as train_main
+from pipeline import main as pipeline_main
 from silver.run import main as silver_main
 from tests.conftest import settings_for
 
@@ -129,10 +132,44 @@ def test_reproduce_succeeds_then_fails_once_the_versions_are_vacuumed(lake, spar
 
 def _vacuum_all(store, table):
     """Drop every file older versions need (tests only: no retention)."""
-    from deltalake import DeltaTable
+    store.spark.conf.set(RETENTION_CHECK, "false")
+    try:
+        store.vacuum(table, retention_hours=0, dry_run=False)
+    finally:
+        store.spark.conf.unset(RETENTION_CHECK)
 
-    DeltaTable(store.location(table)).vacuum(retention_hours=0, dry_run=False,
-                                             enforce_retention_duration=False)
+
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+def test_every_table_is_written_by_delta_spark_and_read_alike_by_delta_rs(lake, spark):
+    settings, _, _ = lake
+    store = open_store(spark, settings)
+    tables = [n for n in settings.tables.names.model_dump().values() if store.exists(n)]
+    assert len(tables) >= 10
+    for name in tables:
+        engines = {r[0] for r in spark.sql(f"DESCRIBE HISTORY {store.identifier(name)}")
+                   .select("engineInfo").collect()}
+        assert all("Apache-Spark/" in e and "Delta-Lake/" in e for e in engines), name
+        df = store.read(name)
+        column = next(f.name for f in df.schema.fields
+                      if f.dataType.typeName() in ("long", "integer", "double", "decimal"))
+        found = QueryBuilder().register("t", DeltaTable(store.location(name))).execute(
+            f'SELECT count(*) AS n, sum("{column}") AS s FROM t').read_all()
+        rows, total = pa.table(found).to_pylist()[0].values()
+        expected = df.agg(F.count(F.lit(1)), F.sum(column)).first()
+        assert rows == expected[0], name
+        assert total == pytest.approx(expected[1], rel=1e-9), name  # float sums: any order
+
+
+def test_the_shell_knows_every_table_by_its_name(lake, capsys):
+    _, args, _ = lake
+    command = ('print("rows", spark.table("silver.transactions").count()); '
+               'print("versions", spark.sql("DESCRIBE HISTORY gold.customer_features").count())')
+    assert shell_main([*args, "-c", command]) == 0
+    out = capsys.readouterr().out
+    assert "rows " in out and int(out.split("rows ")[1].split()[0]) > 0
+    assert int(out.split("versions ")[1].split()[0]) >= 1
 
 
 def _truth(path: Path) -> dict[str, date | None]:

@@ -124,8 +124,8 @@ def test_first_run_writes_every_snapshot_and_labels_only_complete_windows(ctx, b
 
 def test_replacing_one_snapshot_leaves_the_others_and_reports_a_new_version(ctx, built):
     features, labels = tables(ctx)
-    before = ctx.store.read(features).cache()
-    before_labels = ctx.store.read(labels).cache()
+    before = ctx.store.read(features, version=ctx.store.version(features))
+    before_labels = ctx.store.read(labels, version=ctx.store.version(labels))
     target = date(2023, 8, 31)
     watermark = last_watermark(ctx.store, features)
 
@@ -160,7 +160,7 @@ def add_month_and_late_lines(ctx: StageContext) -> None:
 
 def test_incremental_run_recomputes_only_what_new_silver_rows_reach(ctx, built):
     features, labels = tables(ctx)
-    before = ctx.store.read(features).cache()
+    before = ctx.store.read(features, version=ctx.store.version(features))
     add_month_and_late_lines(ctx)
 
     report = gold_run.build(ctx)

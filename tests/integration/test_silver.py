@@ -100,7 +100,7 @@ def test_a_table_keyed_by_another_row_key_version_is_refused(ctx):
     names = ctx.settings.tables.names
     silver = ctx.store.read(names.silver_transactions)
     # A silver write of an earlier version: no row_key version in its metadata.
-    ctx.store.write(names.silver_transactions, silver.limit(0), mode="append",
+    ctx.store.write(names.silver_transactions, silver.limit(1), mode="append",
                     metadata={"batches": []})
     before = ctx.store.version(names.silver_transactions)
     land(ctx, "b.csv", HEADER + LINES[3])

@@ -9,7 +9,6 @@ import pytest
 from bench.procmon import (
     TreeMonitor,
     busy_ticks,
-    cpu_probe,
     descendants,
     parse_pss,
     parse_stat,
@@ -114,13 +113,3 @@ def test_monitor_poll_tolerates_a_process_that_just_ended(tmp_path: Path, missin
     assert monitor.peaks.driver_mib == 1
     assert monitor.peaks.workers_mib == (0 if missing == "smaps_rollup" else 1)
 
-
-def test_cpu_probe_reports_the_fastest_try(monkeypatch: pytest.MonkeyPatch):
-    # three tries of 5 s, 2 s and 9 s: the fastest says how fast the host can be now
-    clock = iter([0.0, 5.0, 10.0, 12.0, 20.0, 29.0])
-    monkeypatch.setattr("bench.procmon.time.perf_counter", lambda: next(clock))
-    assert cpu_probe(repeats=3, additions=10) == 2.0
-
-
-def test_cpu_probe_times_real_work():
-    assert 0 < cpu_probe(repeats=1, additions=1000) < cpu_probe(repeats=1, additions=3_000_000)

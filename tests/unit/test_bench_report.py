@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import Target, evaluate_targets, markdown, markdown_table, plot, stage_rows
+from bench.report import (
+    HEADER,
+    Target,
+    evaluate_targets,
+    markdown,
+    markdown_table,
+    plot,
+    stage_rows,
+)
 from bench.stages import gate_seconds, stage_command
 
 
@@ -77,18 +85,6 @@ def test_markdown_report_lists_agreement_and_targets():
     assert "+1 month" in text
 
 
-def test_markdown_report_says_whether_the_jvm_class_archive_was_in_use():
-    def line(machine: dict) -> str:
-        text = markdown({**_results(), "machine": machine}, [])
-        return next(x for x in text.splitlines() if x.startswith("JVM class archive:"))
-
-    base = {"cpus": 2, "memory_gib": 24}
-    assert line(base).endswith("not recorded (a run from before the archive existed)")
-    assert "none" in line({**base, "jvm_class_archive": None})
-    assert line({**base, "jvm_class_archive": "/v/share/lakehouse/spark-classes-ab.jsa"}) == (
-        "JVM class archive: in use (`spark-classes-ab.jsa`)")
-
-
 def test_plot_writes_a_png(tmp_path: Path):
     plot(_results(), tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
@@ -112,16 +108,11 @@ def test_stage_command_maps_train_to_ml_train_and_passes_settings():
                                                                                       "o"]
 
 
-def test_cpu_probe_is_a_column_and_part_of_the_1m_target():
+def test_every_row_has_a_cell_per_column_and_only_measured_columns():
     results = _results()
-    for st in results["runs"][0]["stages"].values():
-        st["cpu_probe_seconds"] = 0.1375
-    target = evaluate_targets(results)[0]
-    assert target.detail == "from an empty lake; CPU probe 0.138 s"
-    text = markdown(results, [target])
-    header = next(x for x in text.splitlines() if x.startswith("| size |")).split(" | ")
-    row = next(x for x in text.splitlines() if x.startswith("| 1M | bronze |")).split(" | ")
-    assert row[header.index("CPU probe")] == "0.138 s"
-    big = next(x for x in text.splitlines() if x.startswith("| 10M | bronze |")).split(" | ")
-    assert big[header.index("CPU probe")] == "-"  # not probed: not made up
-    assert evaluate_targets(_results())[0].detail == "from an empty lake"
+    rows = [r for run in results["runs"] for r in stage_rows(run, "x")]
+    assert {len(r) for r in rows} == {len(HEADER)}
+    assert "CPU probe" not in HEADER
+    text = markdown(results, evaluate_targets(results))
+    assert "class archive" not in text and "CPU probe" not in text
+    assert evaluate_targets(results)[0].detail == "from an empty lake"

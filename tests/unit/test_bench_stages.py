@@ -1,4 +1,4 @@
-"""Splitting one `lakehouse.pipeline` process into per-stage measurements."""
+"""Splitting one `pipeline` process into per-stage measurements."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bench.report import seconds
 from bench.stages import STARTUP, StageFailed, StageRun, split_pipeline_run
 
 LOG = """\
-12:00:01 INFO  bronze: env=local backend=embedded run_id=x
+12:00:01 INFO  bronze: env=local run_id=x
 pipeline: Spark session 7.5 s
 quality[bronze]: 17 passed, 1 warned, 0 quarantine checks failed, 0 failed (2.0 s)
 bronze: batch-000001: 24 files
@@ -39,7 +39,6 @@ def test_stage_seconds_and_gates_come_from_the_lines_between_stages(tmp_path):
     assert stages["gold"]["gate_seconds"] == 1.5
     assert stages["silver"]["gate_share"] == pytest.approx(1.5 / 12.5, abs=1e-4)
     assert stages["bronze"]["driver_mib"] == 300.0  # one process: its peaks for each stage
-    assert {st["cpu_probe_seconds"] for st in stages.values()} == {None}  # not probed
     # a total over stages includes the one startup: equal to the process wall time
     assert seconds(stages, ("bronze", "silver", "gold")) == pytest.approx(40.0)
 
@@ -50,8 +49,11 @@ def test_a_missing_stage_line_is_an_error(tmp_path):
                            ("bronze", "silver", "gold"))
 
 
-def test_the_processs_cpu_probe_is_given_to_every_stage(tmp_path):
-    run = replace(_run(tmp_path, LOG), cpu_probe_seconds=0.135)
+
+def test_every_stage_gets_the_processs_cpu_shares(tmp_path):
+    run = replace(_run(tmp_path, LOG), stolen_cpu_share=0.05)
     stages = split_pipeline_run(run, ("bronze", "silver", "gold"))
-    assert {name: st["cpu_probe_seconds"] for name, st in stages.items()} == {
-        "bronze": 0.135, "silver": 0.135, "gold": 0.135, STARTUP: 0.135}
+    assert {name: (st["other_cpu_share"], st["stolen_cpu_share"]) for name, st in
+            stages.items()} == {name: (0.01, 0.05) for name in ("bronze", "silver", "gold",
+                                                                STARTUP)}
+    assert not any("cpu_probe_seconds" in st or "profile" in st for st in stages.values())

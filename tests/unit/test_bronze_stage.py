@@ -1,4 +1,4 @@
-"""Bronze staging: a landing file parsed straight into Parquet with pyarrow (no Spark)."""
+"""Bronze parsing inside a task: a landing file as Arrow batches of the table schema (no Spark)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import bronze.stage as stage
@@ -30,10 +29,10 @@ AWKWARD = ('Invoice,Quantity,Price,Channel\r\n"1,2","a\nb",3,web\r\n4,,6,\r\n7,8
            '9,1,2,x,y\r\nC10, 5 ,1.0,shop\r\n')
 
 
-def parse(path: Path, prefix: Path, encoding: str = "utf-8") -> stage.ParsedFile:
-    return stage.parse_to_parquet("f.csv", str(path), prefix=str(prefix), schema=SCHEMA,
-                                  constants=CONSTANTS, aliases=ALIASES, required=REQUIRED,
-                                  delimiter=",", encoding=encoding)
+def parse(path: Path, encoding: str = "utf-8") -> list[pa.RecordBatch]:
+    return list(stage.parse_batches("f.csv", str(path), schema=SCHEMA, constants=CONSTANTS,
+                                    aliases=ALIASES, required=REQUIRED, delimiter=",",
+                                    encoding=encoding))
 
 
 def test_arrow_batches_hold_exactly_what_parse_lines_gives():
@@ -53,51 +52,34 @@ def test_arrow_batches_hold_exactly_what_parse_lines_gives():
     assert {r["customer_id"] for r in got} == {None}
 
 
-def test_a_landing_file_becomes_parquet_with_the_table_schema_and_counts(tmp_path):
+def test_a_landing_file_becomes_batches_with_the_table_schema(tmp_path):
     path = tmp_path / "f.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + AWKWARD.encode())
-    parsed = parse(path, tmp_path / "out" / "part-00000")
-    assert parsed == stage.ParsedFile("f.csv", (str(tmp_path / "out/part-00000-000.parquet"),),
-                                      records=5, corrupt_records=2, rescued_records=3)
-    table = pq.read_table(parsed.parquet[0])
-    assert table.schema == SCHEMA
-    assert table.column("invoice").to_pylist() == ["1,2", "4", None, None, "C10"]
-    assert set(table.column("_ingested_at").to_pylist()) == {NOW}
+    path.write_bytes(b"\xef\xbb\xbf" + AWKWARD.encode())  # a byte-order mark is dropped
+    batches = parse(path)
+    assert all(b.schema == SCHEMA for b in batches)
+    rows = pa.Table.from_batches(batches).to_pylist()
+    assert [r["invoice"] for r in rows] == ["1,2", "4", None, None, "C10"]
+    assert [r["_row_number"] for r in rows] == [1, 2, 3, 4, 5]
+    assert {r["_batch_id"] for r in rows} == {"batch-000007"}
 
 
-def test_files_without_records_write_no_parquet(tmp_path):
-    for name, text in (("empty.csv", ""), ("header.csv", "Invoice,Quantity,Price\n")):
-        (tmp_path / name).write_text(text)
-        parsed = parse(tmp_path / name, tmp_path / "out" / name)
-        assert (parsed.parquet, parsed.records, parsed.corrupt_records) == ((), 0, 0)
-    assert not (tmp_path / "out").exists()
-
-
-def test_big_files_roll_over_to_several_parquet_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "ROW_GROUP_ROWS", 4)
-    monkeypatch.setattr(stage, "FILE_ROWS", 8)
+def test_files_without_records_give_no_batch(tmp_path):
     path = tmp_path / "f.csv"
-    path.write_text("Invoice,Quantity,Price\n" + "".join(f"{i},1,1\n" for i in range(1, 20)))
-    parsed = parse(path, tmp_path / "p")
-    assert [pq.read_metadata(p).num_rows for p in parsed.parquet] == [8, 8, 3]
-    assert [pq.read_metadata(p).num_row_groups for p in parsed.parquet] == [2, 2, 1]
-    rows = pa.concat_tables(pq.read_table(p) for p in parsed.parquet)
-    assert rows.column("_row_number").to_pylist() == list(range(1, 20))
+    path.write_text("Invoice,Quantity,Price\n", encoding="utf-8")
+    assert parse(path) == []
+
+
+def test_big_files_come_in_bounded_batches(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "BATCH_ROWS", 4)
+    path = tmp_path / "f.csv"
+    path.write_text("Invoice,Quantity,Price\n" + "".join(f"{i},1,1\n" for i in range(10)),
+                    encoding="utf-8")
+    assert [b.num_rows for b in parse(path)] == [4, 4, 2]
 
 
 def test_invalid_encoding_names_the_file_and_byte(tmp_path):
     path = tmp_path / "f.csv"
-    path.write_bytes(b"Invoice,Quantity,Price\n1,CAF\xc9,2\n")
-    with pytest.raises(FileFormatError, match=r"f\.csv: not valid utf-8 at byte 28"):
-        parse(path, tmp_path / "p")
-    assert parse(path, tmp_path / "p", encoding="latin-1").records == 1
-
-
-def test_a_file_failing_halfway_leaves_no_parquet_behind(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "ROW_GROUP_ROWS", 2)  # row groups written before the error
-    path = tmp_path / "f.csv"
     good = "".join(f"{i},1,1\n" for i in range(5000)).encode()  # beyond the first read
     path.write_bytes(b"Invoice,Quantity,Price\n" + good + b"1,CAF\xc9,2\n")
-    with pytest.raises(FileFormatError, match=r"f\.csv: not valid utf-8"):
-        parse(path, tmp_path / "out" / "part-00000")
-    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(FileFormatError, match=r"f\.csv: not valid utf-8 at byte \d+"):
+        parse(path)
