@@ -87,6 +87,22 @@ def test_diff_cli_writes_a_chart_and_fails_clearly_on_a_missing_version(two_vers
     assert "version 7" in capsys.readouterr().err
 
 
+def test_maintain_compacts_each_table_and_vacuums_only_when_asked(two_versions, capsys):
+    store = two_versions.store
+    store.write(FEATURES, features(two_versions.spark, [("e", FEB, 2, 3.0)]), mode="append")
+    before = store.read(FEATURES).collect()
+    version = store.version(FEATURES)
+    base = ["--env", "test", *_paths(two_versions), "maintain", "--json"]
+    assert audit_main(base) == 0
+    (row,) = [r for r in json.loads(capsys.readouterr().out) if r["table"] == FEATURES]
+    assert row["files removed"] >= 2 and row["files added"] == 1
+    assert row["old files (dry run)"] == 0  # younger than the 7-day retention
+    assert store.version(FEATURES) == version + 1
+    assert store.history(FEATURES, limit=1)[0].operation == "OPTIMIZE"
+    assert sorted(store.read(FEATURES).collect()) == sorted(before)
+    assert store.read(FEATURES, version=0).count() == 4  # time travel still works
+
+
 def test_psi_is_zero_for_equal_histograms_and_grows_with_shift():
     assert psi([10, 10, 10], [10, 10, 10]) == pytest.approx(0.0)
     assert psi([10, 10, 10], [1, 10, 19]) > psi([10, 10, 10], [8, 10, 12]) > 0
