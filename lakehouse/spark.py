@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
@@ -13,9 +12,6 @@ from pyspark.sql import SparkSession
 from lakehouse.errors import LakehouseError
 from lakehouse.jars import jar_paths
 from lakehouse.settings import Settings
-
-log = logging.getLogger(__name__)
-
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"

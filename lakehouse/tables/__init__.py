@@ -3,7 +3,7 @@
 from pyspark.sql import SparkSession
 
 from lakehouse.settings import Settings
-from lakehouse.tables.store import (
+from lakehouse.tables.model import (
     AppTxn,
     CommitResult,
     ConcurrentCommitError,
@@ -12,9 +12,9 @@ from lakehouse.tables.store import (
     SchemaMismatchError,
     TableExistsError,
     TableNotFoundError,
-    TableStore,
     TableStoreError,
 )
+from lakehouse.tables.store import TableStore
 
 
 def open_store(spark: SparkSession, settings: Settings) -> TableStore:

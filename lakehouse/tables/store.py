@@ -8,11 +8,8 @@ Every write is one Delta commit: it lands whole or not at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +20,21 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.errors import LakehouseError
+from lakehouse.tables.model import (
+    AppTxn,
+    CommitResult,
+    ConcurrentCommitError,
+    HistoryEntry,
+    MergeKeyError,
+    TableExistsError,
+    TableNotFoundError,
+    TableStoreError,
+    check_schema,
+    commit_metadata,
+    num,
+    parse_metadata,
+    split_name,
+)
 
 WriteMode = Literal["error", "append", "overwrite"]
 WhenMatched = Literal["update", "ignore"]
@@ -33,62 +44,6 @@ _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 # A table created in a session gets `delta.<key>` = the value of this conf + key.
 _DEFAULT_PROPERTY = "spark.databricks.delta.properties.defaults."
-
-
-class TableStoreError(LakehouseError, RuntimeError):
-    """Base class of every table store error."""
-
-
-class TableNotFoundError(TableStoreError):
-    """The table (or the requested version of it) does not exist."""
-
-
-class TableExistsError(TableStoreError):
-    """mode='error' was asked for and the table already exists."""
-
-
-class SchemaMismatchError(TableStoreError):
-    """The DataFrame's schema differs from the table's; nothing was written."""
-
-
-class ConcurrentCommitError(TableStoreError):
-    """Another writer committed a conflicting change first. Safe to retry the operation."""
-
-    retryable = True
-
-
-class MergeKeyError(TableStoreError):
-    """The merge source has NULL or duplicate keys; nothing was written."""
-
-
-@dataclass(frozen=True)
-class AppTxn:
-    """An application transaction: (app_id, version) commits at most once per table."""
-
-    app_id: str
-    version: int
-
-
-@dataclass(frozen=True)
-class CommitResult:
-    """What one write did. `committed` is False when it was skipped (already committed)."""
-
-    table: str
-    version: int
-    committed: bool
-    metrics: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One version of a table, newest first in `TableStore.history`."""
-
-    version: int
-    timestamp: datetime
-    operation: str
-    parameters: Mapping[str, Any]
-    metrics: Mapping[str, Any]
-    metadata: Mapping[str, Any]
 
 
 class TableStore:
@@ -122,8 +77,16 @@ class TableStore:
         return bool(self.catalog and self.schema_name)
 
     def _catalog_name(self, name: str) -> str:
+        """The Unity Catalog name, quoted for SQL."""
+        return ".".join(f"`{part}`" for part in self._catalog_parts(name))
+
+    def _table_name(self, name: str) -> str:
+        """The Unity Catalog name as the DataFrame and DeltaTable APIs take it."""
+        return ".".join(self._catalog_parts(name))
+
+    def _catalog_parts(self, name: str) -> tuple[str, str, str]:
         layer, table = split_name(name)
-        return f"`{self.catalog}`.`{self.schema_name}`.`{layer}_{table}`"
+        return str(self.catalog), str(self.schema_name), f"{layer}_{table}"
 
     def register(self, name: str) -> None:
         """Make a local table known to the session catalog as `layer.table` (for SQL, a
@@ -139,14 +102,14 @@ class TableStore:
     def exists(self, name: str) -> bool:
         """True when the table exists."""
         if self._in_catalog:
-            return self.spark.catalog.tableExists(self._catalog_name(name).replace("`", ""))
+            return self.spark.catalog.tableExists(self._table_name(name))
         return DeltaTable.isDeltaTable(self.spark, self.location(name))
 
     def _delta(self, name: str) -> DeltaTable:
         if not self.exists(name):
             raise TableNotFoundError(f"no Delta table {self.identifier(name)}")
         if self._in_catalog:
-            return DeltaTable.forName(self.spark, self._catalog_name(name).replace("`", ""))
+            return DeltaTable.forName(self.spark, self._table_name(name))
         return DeltaTable.forPath(self.spark, self.location(name))
 
     def read(self, name: str, *, version: int | None = None) -> DataFrame:
@@ -158,8 +121,8 @@ class TableStore:
         except AnalysisException as err:
             raise TableNotFoundError(f"{name} has no version {version}: "
                                      f"{str(err).splitlines()[0]}") from None
-        if version is not None:
-            self._check_files(name, version, df)
+        if version is not None and version < self.version(name):
+            self._check_files(name, version, df)  # VACUUM never removes current files
         return df
 
     def _check_files(self, name: str, version: int, df: DataFrame) -> None:
@@ -182,7 +145,7 @@ class TableStore:
         reader = self.spark.read.format("delta").option("readChangeFeed", "true")
         reader = reader.option("startingVersion", int(after_version) + 1)
         if self._in_catalog:
-            return reader.table(self._catalog_name(name).replace("`", ""))
+            return reader.table(self._table_name(name))
         return reader.load(self.location(name))
 
     def schema(self, name: str) -> T.StructType:
@@ -212,7 +175,7 @@ class TableStore:
                 operation=str(parse_metadata(r["userMetadata"]).get("operation")
                               or r["operation"]),
                 parameters=dict(r["operationParameters"] or {}),
-                metrics={k: _num(v) for k, v in (r["operationMetrics"] or {}).items()},
+                metrics={k: num(v) for k, v in (r["operationMetrics"] or {}).items()},
                 metadata=parse_metadata(r["userMetadata"]),
             )
             for r in rows
@@ -267,7 +230,7 @@ class TableStore:
         with _session_confs(self.spark, confs), _conflicts(name):
             try:
                 if self._in_catalog:
-                    writer.saveAsTable(self._catalog_name(name).replace("`", ""))
+                    writer.saveAsTable(self._table_name(name))
                 else:
                     writer.save(self.location(name))
             except AnalysisException as err:
@@ -357,48 +320,6 @@ class TableStore:
         return {k: v for k, v in metrics.items() if isinstance(v, int)}
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """`'silver.transactions'` -> `('silver', 'transactions')`, validated."""
-    parts = name.split(".")
-    if len(parts) != 2 or not all(p.replace("_", "").isalnum() for p in parts):
-        raise ValueError(f"table name {name!r} must look like 'layer.table' (letters, digits, _)")
-    return parts[0], parts[1]
-
-
-def check_schema(name: str, table: T.StructType, incoming: T.StructType) -> list[str]:
-    """Column names of `table` in order, after checking `incoming` has the same columns
-    and types (nullability aside). Raises SchemaMismatchError listing every difference."""
-    have = {f.name: f.dataType.simpleString() for f in incoming.fields}
-    want = {f.name: f.dataType.simpleString() for f in table.fields}
-    problems = [f"missing column {c!r} ({t})" for c, t in want.items() if c not in have]
-    problems += [f"unexpected column {c!r} ({t})" for c, t in have.items() if c not in want]
-    problems += [f"column {c!r} is {have[c]}, table has {t}"
-                 for c, t in want.items() if c in have and have[c] != t]
-    if problems:
-        raise SchemaMismatchError(f"schema of the data does not match table {name}; nothing "
-                                  "was written: " + "; ".join(problems))
-    return [f.name for f in table.fields]
-
-
-def commit_metadata(operation: str, txn: AppTxn | None, extra: Mapping[str, Any] | None) -> str:
-    """The JSON stored as a commit's userMetadata."""
-    payload: dict[str, Any] = {"operation": operation, **(extra or {})}
-    if txn is not None:
-        payload.update(app_id=txn.app_id, txn_version=txn.version)
-    return json.dumps(payload, sort_keys=True, default=str)
-
-
-def parse_metadata(raw: Any) -> dict[str, Any]:
-    """Inverse of commit_metadata; tolerant of commits written by other tools."""
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    except (ValueError, TypeError):
-        return {"userMetadata": raw}
-    return value if isinstance(value, dict) else {"userMetadata": value}
-
-
 def _check_keys(name: str, df: DataFrame, keys: Sequence[str]) -> None:
     """MergeKeyError unless every key of `df` is non-NULL and unique (one aggregation)."""
     any_null = F.greatest(*[F.col(_quoted(k)).isNull() for k in keys]) if len(keys) > 1 \
@@ -472,10 +393,3 @@ def _conflicts(name: str) -> Iterator[None]:
 
 def _quoted(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
-
-
-def _num(value: Any) -> Any:
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return value
