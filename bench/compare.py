@@ -17,17 +17,20 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, QueryBuilder
+from pyspark.sql import types as T
 
 from bench.duckdb_sql import quote
+from lakehouse.contracts import GOLD_FEATURES, GOLD_LABELS
 
 TOLERANCE = 1e-9
-EXACT_FEATURES = ("country", "recency_days", "frequency", "tenure_days", "transactions_30d",
-                  "transactions_90d", "transactions_180d", "distinct_products")
-DOUBLE_FEATURES = ("total_spend", "avg_transaction_value", "interpurchase_mean_days",
-                   "interpurchase_std_days", "spend_30d", "spend_90d", "spend_180d",
-                   "spend_trend", "return_rate", "avg_basket_size")
-LABEL_COLUMNS = ("horizon_days", "churned", "next_purchase_date")
+# The compared columns, from the contracts: doubles to TOLERANCE, the others exactly.
+_VALUES = [c for c in GOLD_FEATURES.columns
+           if c.name not in (*GOLD_FEATURES.key, "feature_version", "computed_at")]
+EXACT_FEATURES = tuple(c.name for c in _VALUES if not isinstance(c.type, T.DoubleType))
+DOUBLE_FEATURES = tuple(c.name for c in _VALUES if isinstance(c.type, T.DoubleType))
+LABEL_COLUMNS = tuple(n for n in GOLD_LABELS.names if n not in GOLD_LABELS.key)
 
 
 def table_path(lake: Path, name: str) -> Path:
@@ -115,12 +118,14 @@ def compare(reference: Mapping[str, Any], lake: Path, names: Mapping[str, str]) 
     theirs = reference["counts"]
     out = reference["outputs"]
     con = duckdb.connect()
-    con.register("p_features", gold_rows(lake, names, "gold_features",
-                                         EXACT_FEATURES + DOUBLE_FEATURES))
+    # A contract feature the reference does not compute (yet) is reported, not compared.
+    theirs_columns = set(pq.read_schema(out["features"]).names)
+    exact = tuple(c for c in EXACT_FEATURES if c in theirs_columns)
+    doubles = tuple(c for c in DOUBLE_FEATURES if c in theirs_columns)
+    con.register("p_features", gold_rows(lake, names, "gold_features", exact + doubles))
     con.register("p_labels", gold_rows(lake, names, "gold_labels", LABEL_COLUMNS))
     features = row_mismatches(
-        con, "p_features", f"read_parquet({quote(out['features'])})",
-        EXACT_FEATURES, DOUBLE_FEATURES)
+        con, "p_features", f"read_parquet({quote(out['features'])})", exact, doubles)
     labels = row_mismatches(
         con, "p_labels", f"read_parquet({quote(out['labels'])})", LABEL_COLUMNS, ())
     con.close()
@@ -132,4 +137,6 @@ def compare(reference: Mapping[str, Any], lake: Path, names: Mapping[str, str]) 
         and not features and not labels
     return {"agree": agree, "pipeline": mine, "differences": differences,
             "total_spend_relative_difference": spend, "churn_rate_relative_difference": rate,
-            "feature_row_mismatches": features, "label_row_mismatches": labels}
+            "feature_row_mismatches": features, "label_row_mismatches": labels,
+            "features_not_in_reference": [c for c in EXACT_FEATURES + DOUBLE_FEATURES
+                                          if c not in theirs_columns]}

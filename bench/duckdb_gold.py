@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from gold.snapshots import month_ends  # the schedule is shared; the SQL is independent
-
-WINDOWS_DAYS = (30, 90, 180)
-TREND_DAYS = 90
+from lakehouse.contracts import TREND_DAYS, WINDOWS_DAYS
 
 
 def snapshot_dates(first: date, last: date, *, min_history_days: int,
@@ -75,7 +73,7 @@ def keys_sql(days: str, dates: Sequence[date]) -> str:
 
 
 def features_sql(days: str, keys: str) -> str:
-    """SQL: the feature rows (gold.features.FEATURES_SCHEMA minus version and time)."""
+    """SQL: the feature rows (the GOLD_FEATURES contract minus version and time)."""
     windowed = []
     for n in WINDOWS_DAYS:
         recent = f"d.day > k.as_of - {n}"
@@ -128,7 +126,7 @@ def _ratio(numerator: str, denominator: str) -> str:
 
 
 def labels_sql(days: str, keys: str, *, horizon_days: int) -> str:
-    """SQL: churn labels (gold.labels.LABELS_SCHEMA) of the keys: churned = no purchase
+    """SQL: churn labels (the GOLD_LABELS contract) of the keys: churned = no purchase
     day in (as_of, as_of + horizon_days]; next_purchase_date the first one."""
     return f"""
       WITH nxt AS (

@@ -20,31 +20,11 @@ from datetime import date
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from lakehouse.contracts import SILVER_TRANSACTIONS
 from lakehouse.errors import LakehouseError
 
-# The silver.transactions contract (business columns, then lineage).
-SILVER_SCHEMA = T.StructType([
-    T.StructField("row_key", T.StringType()),
-    T.StructField("invoice", T.StringType()),
-    T.StructField("stock_code", T.StringType()),
-    T.StructField("description", T.StringType()),
-    T.StructField("quantity", T.LongType()),
-    T.StructField("unit_price", T.DecimalType(18, 3)),
-    T.StructField("line_amount", T.DecimalType(18, 3)),
-    T.StructField("invoice_ts", T.TimestampType()),
-    T.StructField("invoice_date", T.DateType()),
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("country", T.StringType()),
-    T.StructField("is_cancellation", T.BooleanType()),
-    T.StructField("_source_file", T.StringType()),
-    T.StructField("_row_number", T.LongType()),
-    T.StructField("_line_number", T.LongType()),
-    T.StructField("_batch_id", T.StringType()),
-    T.StructField("_ingested_at", T.TimestampType()),
-    T.StructField("_processed_at", T.TimestampType()),
-])
+DAYS_REVISION = 1  # bump when a column of customer_days changes meaning
 # The silver columns gold reads.
 SILVER_COLUMNS = ("customer_id", "invoice", "stock_code", "quantity", "line_amount",
                   "invoice_ts", "invoice_date", "country", "is_cancellation")
@@ -56,11 +36,11 @@ class SilverContractError(LakehouseError, ValueError):
 
 def check_silver_contract(silver: DataFrame) -> None:
     """Raise SilverContractError naming every column gold reads that is missing or has
-    another type than the contract's (SILVER_SCHEMA)."""
+    another type than the contract's (SILVER_TRANSACTIONS)."""
     have = {f.name: f.dataType for f in silver.schema.fields}
     problems = []
     for name in (*SILVER_COLUMNS, "_processed_at"):
-        want = SILVER_SCHEMA[name].dataType
+        want = SILVER_TRANSACTIONS.kind(name)
         if name not in have:
             problems.append(f"missing column {name!r} ({want.simpleString()})")
         elif have[name] != want:
@@ -69,6 +49,16 @@ def check_silver_contract(silver: DataFrame) -> None:
     if problems:
         raise SilverContractError("silver.transactions does not match the contract gold "
                                   "reads: " + "; ".join(problems))
+
+
+def days_definition() -> str:
+    """What the rows of the customer-day table depend on besides silver."""
+    return f"customer-days-r{DAYS_REVISION}"
+
+
+def day_predicate(since: date) -> str:
+    """SQL: the customer days from `since` on (`day` counts days since 1970-01-01)."""
+    return f"day >= {(since - date(1970, 1, 1)).days}"
 
 
 def day_number(column: str | Column) -> Column:

@@ -39,34 +39,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from gold.events import snapshot_keys, with_snapshot_rows
+from lakehouse.contracts import GOLD_FEATURES, TREND_DAYS, WINDOWS_DAYS
 
 # Bump when the meaning of a feature changes: it is part of feature_version.
 FEATURES_REVISION = 1
-WINDOWS_DAYS = (30, 90, 180)
-TREND_DAYS = 90
-
-FEATURES_SCHEMA = T.StructType([
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("as_of_date", T.DateType()),
-    T.StructField("country", T.StringType()),
-    T.StructField("recency_days", T.IntegerType()),
-    T.StructField("frequency", T.LongType()),
-    T.StructField("total_spend", T.DoubleType()),
-    T.StructField("avg_transaction_value", T.DoubleType()),
-    T.StructField("tenure_days", T.IntegerType()),
-    T.StructField("interpurchase_mean_days", T.DoubleType()),
-    T.StructField("interpurchase_std_days", T.DoubleType()),
-    *[T.StructField(f"transactions_{n}d", T.LongType()) for n in WINDOWS_DAYS],
-    *[T.StructField(f"spend_{n}d", T.DoubleType()) for n in WINDOWS_DAYS],
-    T.StructField("spend_trend", T.DoubleType()),
-    T.StructField("return_rate", T.DoubleType()),
-    T.StructField("distinct_products", T.LongType()),
-    T.StructField("avg_basket_size", T.DoubleType()),
-    T.StructField("feature_version", T.StringType()),
-    T.StructField("computed_at", T.TimestampType()),
-])
-FEATURE_COLUMNS = tuple(FEATURES_SCHEMA.fieldNames())
-
 
 
 def _by_customer() -> WindowSpec:
@@ -82,7 +58,7 @@ def _up_to_as_of() -> WindowSpec:
 def feature_version() -> str:
     """A 12-character hash of the feature definitions (revision, names, types, windows)."""
     spec = {"revision": FEATURES_REVISION, "windows": WINDOWS_DAYS, "trend": TREND_DAYS,
-            "schema": [(f.name, f.dataType.simpleString()) for f in FEATURES_SCHEMA.fields]}
+            "schema": [(c.name, c.type.simpleString()) for c in GOLD_FEATURES.columns]}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -200,12 +176,12 @@ def with_feature_columns(snapshots: DataFrame, *, version: str, computed_at: dat
 
 def customer_features(days: DataFrame, as_of_dates: Sequence[date], *,
                       computed_at: datetime, version: str | None = None) -> DataFrame:
-    """The feature rows (FEATURES_SCHEMA) of every customer at every as-of date on or
+    """The feature rows (the GOLD_FEATURES contract) of every customer at every as-of date on or
     after their first purchase, from `gold.events.customer_days` output. Uses only
     activity with day <= as_of for each row. One shuffle and one sort for all dates;
     no as-of date: no rows, without reading `days`."""
     if not as_of_dates:
-        return days.sparkSession.createDataFrame([], FEATURES_SCHEMA)
+        return days.sparkSession.createDataFrame([], GOLD_FEATURES.schema)
     keys = snapshot_keys(days, as_of_dates)
     days, unit = in_smallest_units(days)
     return (
@@ -215,5 +191,5 @@ def customer_features(days: DataFrame, as_of_dates: Sequence[date], *,
         .transform(filter_snapshot_rows)
         .transform(with_feature_columns, version=version or feature_version(),
                    computed_at=computed_at, amount_unit=unit)
-        .select(*FEATURE_COLUMNS)
+        .select(*GOLD_FEATURES.names)
     )

@@ -15,19 +15,17 @@ from datetime import date
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from gold.events import snapshot_keys, with_snapshot_rows
 from gold.snapshots import labelable
+from lakehouse.contracts import GOLD_LABELS
 
-LABELS_SCHEMA = T.StructType([
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("as_of_date", T.DateType()),
-    T.StructField("horizon_days", T.IntegerType()),
-    T.StructField("churned", T.IntegerType()),
-    T.StructField("next_purchase_date", T.DateType()),
-])
-LABEL_COLUMNS = tuple(LABELS_SCHEMA.fieldNames())
+LABELS_REVISION = 1  # bump when the label definition changes
+
+
+def label_definition(horizon_days: int) -> str:
+    """What label rows depend on besides the data: recorded with each labels write."""
+    return f"labels-r{LABELS_REVISION}-h{horizon_days}"
 
 
 def with_next_purchase(timeline: DataFrame, *, horizon_days: int) -> DataFrame:
@@ -49,7 +47,7 @@ def with_label_columns(snapshots: DataFrame, *, horizon_days: int) -> DataFrame:
 
 def churn_labels(days: DataFrame, as_of_dates: Sequence[date], *, horizon_days: int,
                  data_end: date) -> DataFrame:
-    """The labels (LABELS_SCHEMA) of every customer with a purchase on or before each
+    """The labels (the GOLD_LABELS contract) of every customer with a purchase on or before each
     as-of date, for the as-of dates with as_of + horizon_days <= data_end (the last
     transaction date); other dates are left out, never labelled from partial data.
     `days` is `gold.events.customer_days` output."""
@@ -57,7 +55,7 @@ def churn_labels(days: DataFrame, as_of_dates: Sequence[date], *, horizon_days: 
         raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
     dates = labelable(as_of_dates, data_end, horizon_days)
     if not dates:  # nothing to label: no rows, without reading `days`
-        return days.sparkSession.createDataFrame([], LABELS_SCHEMA)
+        return days.sparkSession.createDataFrame([], GOLD_LABELS.schema)
     keys = snapshot_keys(days, dates)
     purchases = days.where(F.col("purchase_day").isNotNull()).select(
         "customer_id", "day", "purchase_day")
@@ -66,5 +64,5 @@ def churn_labels(days: DataFrame, as_of_dates: Sequence[date], *, horizon_days: 
         .transform(with_next_purchase, horizon_days=horizon_days)
         .where(F.col("is_snapshot"))
         .transform(with_label_columns, horizon_days=horizon_days)
-        .select(*LABEL_COLUMNS)
+        .select(*GOLD_LABELS.names)
     )

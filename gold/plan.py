@@ -16,11 +16,17 @@ definitions; those the data no longer supports (label window past the data's end
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from gold.snapshots import as_of_dates, labelable
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import GoldSettings
+
+# Table maintenance commits: they carry no watermark and change no rows.
+HOUSEKEEPING = frozenset({"VACUUM START", "VACUUM END", "OPTIMIZE"})
 # Silver operations that only add or upsert rows: `_processed_at` says what changed.
 ADDITIVE_OPERATIONS = frozenset({
     "CREATE", "CREATE TABLE", "ERROR", "APPEND", "WRITE", "MERGE", "VACUUM START",
@@ -50,6 +56,30 @@ class Watermark:
         raw = meta.get("silver_processed_at")
         return cls(int(meta["silver_version"]),
                    None if raw is None else datetime.fromisoformat(raw), str(meta["definition"]))
+
+
+@dataclass(frozen=True)
+class SilverState:
+    """The silver snapshot a run reads, and what changed in it since gold's watermarks."""
+
+    version: int
+    first_date: date
+    last_date: date
+    processed_at: datetime | None  # the latest `_processed_at`
+    rows: int
+    history: tuple[tuple[int, str], ...]  # (version, operation) of every commit
+    # Per watermark time of a gold table: the earliest invoice date among the rows
+    # processed after it (None: none). Holds every watermark a plan may ask about.
+    changed_since: Mapping[datetime, date | None]
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    """A gold table as a run finds it: its last watermark and the as-of dates in it."""
+
+    name: str
+    previous: Watermark | None
+    present: frozenset[date]
 
 
 @dataclass(frozen=True)
@@ -133,22 +163,14 @@ class DaysPlan:
         return not self.full and self.since is None
 
 
-def plan_days(
-    previous: Watermark | None,
-    *,
-    definition: str,
-    silver_version: int,
-    rewrite: str | None,
-    changed_from: Callable[[datetime], date | None],
-    recompute_all: bool = False,
-) -> DaysPlan:
+def plan_days(previous: Watermark | None, *, definition: str, silver: SilverState,
+              recompute_all: bool = False) -> DaysPlan:
     """Choose what to recompute in the customer-day table.
 
     Every day depends on silver lines of that day (and on earlier purchases, for new
     products), so the days from the earliest invoice date among silver rows processed
     since `previous` on are enough, unless there is no usable watermark, the definition
-    changed, or silver was rewritten (`rewrite`: the first non-additive operation since
-    the watermark, see `rewrite_since`). `changed_from` is called only when needed."""
+    changed, or silver was rewritten since the watermark (see `rewrite_since`)."""
     if recompute_all:
         return DaysPlan(True, None, "all: requested")
     if previous is None:
@@ -156,14 +178,90 @@ def plan_days(
     if previous.definition != definition:
         return DaysPlan(True, None,
                         f"all: definition changed ({previous.definition} -> {definition})")
+    rewrite = rewrite_since(silver.history, previous.silver_version)
     if rewrite is not None:
         return DaysPlan(True, None, f"all: silver was rewritten by {rewrite}")
     if previous.processed_at is None:
         return DaysPlan(True, None, "all: previous run has no silver watermark")
-    if previous.silver_version == silver_version:
-        return DaysPlan(False, None, f"up to date with silver v{silver_version}")
-    since = changed_from(previous.processed_at)
+    if previous.silver_version == silver.version:
+        return DaysPlan(False, None, f"up to date with silver v{silver.version}")
+    since = silver.changed_since[previous.processed_at]
     if since is None:
         return DaysPlan(False, None, f"no silver rows processed after {previous.processed_at}")
     return DaysPlan(False, since, f"days from {since}: silver rows processed after "
                                   f"{previous.processed_at} reach them")
+
+
+def last_watermark(history: Iterable[Any]) -> Watermark | None:
+    """The watermark of the latest data commit among a table's history entries (newest
+    first, with `operation` and `metadata`); None when that commit is not a gold write
+    (e.g. a restore: then everything is recomputed)."""
+    for entry in history:
+        if entry.operation.upper() not in HOUSEKEEPING:
+            return Watermark.from_metadata(entry.metadata)
+    return None
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """The snapshots to write to one gold table, and the watermark to record with them."""
+
+    name: str
+    plan: SnapshotPlan
+    watermark: Watermark | None
+
+
+def plan_table(table: GoldTable, scheduled: Sequence[date], *, valid: Callable[[date], bool],
+               definition: str, reach_back_days: int, silver: SilverState,
+               recompute: str) -> TablePlan:
+    """The snapshot plan of one gold table from its watermark and silver's state."""
+    previous = table.previous
+    full_reason = "all: requested" if recompute == "all" else None
+    changed_from = None
+    if full_reason is None and previous is not None:
+        rewrite = rewrite_since(silver.history, previous.silver_version)
+        if rewrite is not None:
+            full_reason = f"all: silver was rewritten by {rewrite}"
+        elif previous.processed_at is None:
+            full_reason = "all: previous run has no silver watermark"
+        elif silver.version != previous.silver_version:
+            changed_from = silver.changed_since[previous.processed_at]
+    plan = plan_snapshots(scheduled, present=table.present, valid=valid, previous=previous,
+                          definition=definition, changed_from=changed_from,
+                          reach_back_days=reach_back_days, full_reason=full_reason)
+    return TablePlan(table.name, plan,
+                     Watermark(silver.version, silver.processed_at, definition))
+
+
+def plan_tables(features: GoldTable, labels: GoldTable, silver: SilverState, *,
+                cfg: GoldSettings, recompute: str, as_of: Sequence[date],
+                feature_definition: str, label_definition: str
+                ) -> tuple[TablePlan, TablePlan]:
+    """The plans of the features table and of the labels table.
+
+    `as_of`: recompute exactly these dates (each inside the data). The tables then keep
+    their previous watermarks: other snapshots are not brought up to date by this run,
+    so the next scheduled run must still see every silver change since the last full
+    or affected run."""
+    horizon, last = cfg.horizon_days, silver.last_date
+    if as_of:
+        outside = sorted(d for d in set(as_of) if not silver.first_date <= d <= last)
+        if outside:
+            raise LakehouseError(f"--as-of {', '.join(map(str, outside))}: outside the data "
+                                 f"({silver.first_date}..{last})")
+        dates = sorted(set(as_of))
+        return (TablePlan(features.name, SnapshotPlan(tuple(dates), (), "requested dates"),
+                          features.previous),
+                TablePlan(labels.name, SnapshotPlan(tuple(labelable(dates, last, horizon)), (),
+                                                    "requested dates"), labels.previous))
+    scheduled = as_of_dates(silver.first_date, last, schedule=cfg.schedule,
+                            explicit=cfg.as_of_dates, min_history_days=cfg.min_history_days)
+    return (
+        plan_table(features, scheduled, valid=lambda d: d <= last,
+                   definition=feature_definition, reach_back_days=0, silver=silver,
+                   recompute=recompute),
+        plan_table(labels, labelable(scheduled, last, horizon),
+                   valid=lambda d: bool(labelable([d], last, horizon)),
+                   definition=label_definition, reach_back_days=horizon, silver=silver,
+                   recompute=recompute),
+    )

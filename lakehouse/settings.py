@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lakehouse.contracts import GOLD_FEATURES
+
 # Paths arrive as strings from YAML and the environment; accept them as paths.
 LoosePath = Annotated[Path, Field(strict=False)]
 
@@ -159,8 +161,10 @@ class MlflowSettings(Section):
 class ChurnModelSettings(Section):
     """Churn logistic regression: inputs, class weights and the tuning grid."""
 
-    features: list[str] = Field(min_length=1)
-    log_features: list[str]  # log1p(max(x, 0)) before scaling: skewed non-negative features
+    # Model inputs: every model feature of the gold contract unless narrowed here (which
+    # of them are log-transformed is the contract's business too).
+    features: list[str] = Field(default_factory=lambda: list(GOLD_FEATURES.model_features),
+                                min_length=1)
     class_weighting: Literal["none", "balanced"]
     max_iter: int = Field(ge=1)
     reg_params: list[Annotated[float, Field(ge=0, strict=False)]] = Field(min_length=1)
@@ -172,10 +176,12 @@ class ChurnModelSettings(Section):
     top_coefficients: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _log_features_are_features(self) -> ChurnModelSettings:
-        unknown = [c for c in self.log_features if c not in self.features]
+    def _features_are_model_features(self) -> ChurnModelSettings:
+        unknown = [c for c in self.features if c not in GOLD_FEATURES.model_features]
         if unknown:
-            raise ValueError(f"log_features {unknown} are not in features")
+            raise ValueError(f"features {unknown} are not model features of "
+                             f"{GOLD_FEATURES.table} (lakehouse/contracts.py): "
+                             f"{', '.join(GOLD_FEATURES.model_features)}")
         return self
 
 

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import frames
+from lakehouse.contracts import GOLD_FEATURES
 from lakehouse.settings import ChurnModelSettings
 from ml.dataset import LABEL
 from ml.parallel import map_in_threads
@@ -24,6 +25,7 @@ RAW_VECTOR = "churn_features_raw"
 VECTOR = "churn_features"
 PROBABILITY = "probability"
 CHURN_PROBABILITY = "churn_probability"
+LOGGED = frozenset(GOLD_FEATURES.log_features)
 
 
 @dataclass(frozen=True)
@@ -44,31 +46,31 @@ class Tuning:
     model: PipelineModel
 
 
-def model_input_column(feature: str, log_features: Sequence[str]) -> str:
+def model_input_column(feature: str) -> str:
     """The column the assembler reads for `feature` (its log1p column when logged)."""
-    return f"log1p_{feature}" if feature in log_features else feature
+    return f"log1p_{feature}" if feature in LOGGED else feature
 
 
-def feature_labels(features: Sequence[str], log_features: Sequence[str]) -> list[str]:
+def feature_labels(features: Sequence[str]) -> list[str]:
     """Readable names of the model's inputs, in coefficient order."""
-    return [f"log1p({f})" if f in log_features else f for f in features]
+    return [f"log1p({f})" if f in LOGGED else f for f in features]
 
 
-def log_transformer(features: Sequence[str], log_features: Sequence[str]) -> SQLTransformer:
-    """Adds log1p(max(x, 0)) columns for the skewed non-negative features (negative totals,
+def log_transformer(features: Sequence[str]) -> SQLTransformer:
+    """Adds log1p(max(x, 0)) columns for the contract's skewed features (negative totals,
     e.g. net refunds, count as 0). Part of the saved model, so scoring takes raw gold rows."""
     logged = [f"LOG1P(GREATEST(CAST(`{f}` AS DOUBLE), 0D)) AS `log1p_{f}`"
-              for f in features if f in log_features]
+              for f in features if f in LOGGED]
     select = ", ".join(["*", *logged])
     return SQLTransformer(statement=f"SELECT {select} FROM __THIS__")
 
 
 def build_preprocessing(cfg: ChurnModelSettings) -> Pipeline:
     """The pipeline's feature stages: log1p -> assemble -> standardize."""
-    inputs = [model_input_column(f, cfg.log_features) for f in cfg.features]
     return Pipeline(stages=[
-        log_transformer(cfg.features, cfg.log_features),
-        VectorAssembler(inputCols=inputs, outputCol=RAW_VECTOR, handleInvalid="error"),
+        log_transformer(cfg.features),
+        VectorAssembler(inputCols=[model_input_column(f) for f in cfg.features],
+                        outputCol=RAW_VECTOR, handleInvalid="error"),
         StandardScaler(inputCol=RAW_VECTOR, outputCol=VECTOR, withMean=True, withStd=True),
     ])
 
@@ -187,6 +189,6 @@ def spark_roc_auc(df: DataFrame, model: PipelineModel) -> float:
 def coefficients(model: PipelineModel, cfg: ChurnModelSettings) -> dict[str, float]:
     """Coefficient per standardized input (readable names) plus `intercept`."""
     lr = model.stages[-1]
-    names = feature_labels(cfg.features, cfg.log_features)
+    names = feature_labels(cfg.features)
     values = dict(zip(names, (float(c) for c in lr.coefficients.toArray()), strict=True))
     return {**values, "intercept": float(lr.intercept)}

@@ -14,39 +14,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-FEATURES_SCHEMA = T.StructType([
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("as_of_date", T.DateType()),
-    T.StructField("country", T.StringType()),
-    T.StructField("recency_days", T.IntegerType()),
-    T.StructField("frequency", T.LongType()),
-    T.StructField("total_spend", T.DoubleType()),
-    T.StructField("avg_transaction_value", T.DoubleType()),
-    T.StructField("tenure_days", T.IntegerType()),
-    T.StructField("interpurchase_mean_days", T.DoubleType()),
-    T.StructField("interpurchase_std_days", T.DoubleType()),
-    T.StructField("transactions_30d", T.LongType()),
-    T.StructField("transactions_90d", T.LongType()),
-    T.StructField("transactions_180d", T.LongType()),
-    T.StructField("spend_30d", T.DoubleType()),
-    T.StructField("spend_90d", T.DoubleType()),
-    T.StructField("spend_180d", T.DoubleType()),
-    T.StructField("spend_trend", T.DoubleType()),
-    T.StructField("return_rate", T.DoubleType()),
-    T.StructField("distinct_products", T.LongType()),
-    T.StructField("avg_basket_size", T.DoubleType()),
-    T.StructField("feature_version", T.StringType()),
-    T.StructField("computed_at", T.TimestampType()),
-])
+from lakehouse.contracts import GOLD_FEATURES, GOLD_LABELS
 
-LABELS_SCHEMA = T.StructType([
-    T.StructField("customer_id", T.StringType()),
-    T.StructField("as_of_date", T.DateType()),
-    T.StructField("horizon_days", T.IntegerType()),
-    T.StructField("churned", T.IntegerType()),
-    T.StructField("next_purchase_date", T.DateType()),
-])
-
+INTEGERS = {T.IntegerType: np.int32, T.LongType: np.int64}
 
 def snapshot_dates(start: date, count: int) -> list[date]:
     """`count` month starts from `start`'s month."""
@@ -88,6 +58,11 @@ def _snapshot(rng: np.random.Generator, ids: np.ndarray, base: np.ndarray, as_of
         "avg_basket_size": rng.gamma(4, 3, n), "feature_version": "synthetic-1",
         "computed_at": datetime(2025, 1, 1, tzinfo=UTC),
     })
+    for column in GOLD_FEATURES.columns:  # a feature this generator does not model: noise
+        if column.name not in features:
+            noise = rng.gamma(2.0, 2.0, n)
+            features[column.name] = (noise.round().astype(INTEGERS[type(column.type)])
+                                     if type(column.type) in INTEGERS else noise)
     labels = pd.DataFrame({"customer_id": ids, "as_of_date": as_of, "horizon_days": horizon,
                            "churned": churned, "next_purchase_date": next_day})
     return features, labels
@@ -105,5 +80,6 @@ def synthetic_gold(spark: SparkSession, *, customers: int = 400, snapshots: int 
     features = pd.concat([f for f, _ in parts], ignore_index=True)
     labels = pd.concat([lab for _, lab in parts[:-1]], ignore_index=True)
     labels["horizon_days"] = labels["horizon_days"].astype(np.int32)
-    return (spark.createDataFrame(features, schema=FEATURES_SCHEMA),
-            spark.createDataFrame(labels, schema=LABELS_SCHEMA))
+    return (spark.createDataFrame(features[list(GOLD_FEATURES.names)],
+                                  schema=GOLD_FEATURES.schema),
+            spark.createDataFrame(labels, schema=GOLD_LABELS.schema))

@@ -198,7 +198,8 @@ def _splits(examples: DataFrame, plan: dataset.SplitPlan, *, rows: int,
 
 def _config_params(cfg) -> dict[str, object]:
     c = cfg.churn
-    return {"features": ",".join(c.features), "log_features": ",".join(c.log_features),
+    return {"features": ",".join(c.features),
+            "log_features": ",".join(f for f in c.features if f in churn.LOGGED),
             "class_weighting": c.class_weighting, "max_iter": c.max_iter,
             "grid_reg_params": ",".join(map(str, c.reg_params)),
             "grid_elastic_net_params": ",".join(map(str, c.elastic_net_params)),

@@ -16,6 +16,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.contracts import SILVER_TRANSACTIONS
+
 RAW_COLUMNS = ("invoice", "stock_code", "description", "quantity", "invoice_date", "price",
                "customer_id", "country")
 LINEAGE = ("_source_file", "_row_number", "_line_number", "_batch_id", "_ingested_at")
@@ -272,12 +274,10 @@ def with_duplicate_flag(df: DataFrame, first_copies: DataFrame | None = None) ->
 
 
 def select_silver(df: DataFrame, processed_at: Column) -> DataFrame:
-    """The silver table's columns (the output contract)."""
-    return df.select(
-        ROW_KEY, "invoice", "stock_code", "description", "quantity", "unit_price",
-        "line_amount", "invoice_ts", "invoice_date", "customer_id", "country",
-        "is_cancellation", *LINEAGE, processed_at.alias("_processed_at"),
-    )
+    """The silver table's columns (the SILVER_TRANSACTIONS contract), stamped with
+    `processed_at`."""
+    columns = [c for c in SILVER_TRANSACTIONS.names if c != "_processed_at"]
+    return df.select(*columns, processed_at.alias("_processed_at"))
 
 
 def select_quarantine(df: DataFrame, processed_at: Column) -> DataFrame:

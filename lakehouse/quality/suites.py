@@ -11,6 +11,11 @@ arguments and a severity:
         severity: quarantine          # warn | quarantine | fail
         description: optional text shown in Data Docs
 
+A suite may name the table contract its data follows (`contract: gold.customer_features`,
+one of lakehouse/contracts.py): the suite then starts with the contract's checks, all of
+severity fail: `columns_exact` (the columns in order), `key_unique` (no two rows share
+the key) and `<column>_present` for each required column.
+
 Everything that can be checked without data is checked when the file is loaded, and
 every problem of the file is reported at once in a `SuiteError`.
 """
@@ -27,6 +32,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from lakehouse.contracts import CONTRACTS, Contract
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import _gx
 from lakehouse.quality.rows import ROW_LEVEL_TYPES
@@ -36,7 +42,7 @@ Severity = Literal["warn", "quarantine", "fail"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 ENTRY_KEYS = ("name", "expectation", "kwargs", "severity", "description")
-SUITE_KEYS = ("suite", "expectations")
+SUITE_KEYS = ("suite", "contract", "expectations")
 # Fields of GX expectations that are not arguments of the check: we set them ourselves.
 RESERVED_FIELDS = frozenset({
     "id", "meta", "notes", "result_format", "description", "catch_exceptions",
@@ -143,9 +149,15 @@ def parse_suite(data: Any, *, source: str) -> Suite:
     if not isinstance(entries, list) or not entries:
         problems.append("'expectations' must be a non-empty list")
         entries = []
+    contract = data.get("contract")
+    if contract is not None and contract not in CONTRACTS:
+        problems.append(f"unknown contract {contract!r} (one of: {', '.join(CONTRACTS)})")
+        contract = None
     checks, seen = [], set()
-    for index, entry in enumerate(entries):
-        label = f"expectations[{index}]"
+    labelled = [*[(f"contract {contract}", e) for e in
+                  (contract_entries(CONTRACTS[contract]) if contract else ())],
+                *[(f"expectations[{i}]", e) for i, e in enumerate(entries)]]
+    for label, entry in labelled:
         if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
             label += f" {entry['name']!r}"
         errors = _entry_problems(entry, seen)
@@ -156,6 +168,21 @@ def parse_suite(data: Any, *, source: str) -> Suite:
         raise SuiteError(f"{source}: invalid expectation suite:\n"
                          + "\n".join(f"  - {p}" for p in problems))
     return Suite(name=name, checks=tuple(checks), source=source)
+
+
+def contract_entries(contract: Contract) -> list[dict[str, Any]]:
+    """The suite entries a contract implies (see the module docstring)."""
+    def fail(name: str, expectation: str, **kwargs: Any) -> dict[str, Any]:
+        return {"name": name, "expectation": expectation, "kwargs": kwargs,
+                "severity": "fail", "description": f"contract of {contract.table}"}
+
+    return [
+        fail("columns_exact", "expect_table_columns_to_match_ordered_list",
+             column_list=list(contract.names)),
+        fail("key_unique", "expect_compound_key_to_be_unique", column_list=list(contract.key)),
+        *[fail(f"{c}_present", "expect_column_values_to_not_be_null", column=c)
+          for c in contract.required],
+    ]
 
 
 def _check(entry: Mapping[str, Any]) -> Check:

@@ -12,11 +12,10 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 import gold.run as gold_run
-from gold.events import SILVER_SCHEMA, customer_days
-from gold.features import FEATURES_SCHEMA
-from gold.labels import LABELS_SCHEMA
-from gold.state import last_watermark
+from gold.events import customer_days
+from gold.plan import last_watermark
 from lakehouse.cli import StageContext
+from lakehouse.contracts import GOLD_FEATURES, GOLD_LABELS, SILVER_TRANSACTIONS
 from lakehouse.quality import DataQualityError
 
 START, END = date(2023, 1, 1), date(2023, 12, 31)
@@ -59,7 +58,7 @@ def _line(invoice, stock, qty, price, at, customer, processed_at):
 
 def write_silver(ctx: StageContext, rows: list[tuple], mode: str = "append") -> None:
     name = ctx.settings.tables.names.silver_transactions
-    df = ctx.spark.createDataFrame(rows, SILVER_SCHEMA)
+    df = ctx.spark.createDataFrame(rows, SILVER_TRANSACTIONS.schema)
     ctx.store.write(name, df, mode=mode if ctx.store.exists(name) else "error")
 
 
@@ -102,8 +101,8 @@ def test_first_run_writes_every_snapshot_and_labels_only_complete_windows(ctx, b
     assert built.labels.plan.dates == tuple(LABELLED)
     assert "all: first run" in built.features.plan.reason
     assert (built.features.version, built.labels.version) == (0, 0)
-    assert ctx.store.schema(features).simpleString() == FEATURES_SCHEMA.simpleString()
-    assert ctx.store.schema(labels).simpleString() == LABELS_SCHEMA.simpleString()
+    assert ctx.store.schema(features).simpleString() == GOLD_FEATURES.schema.simpleString()
+    assert ctx.store.schema(labels).simpleString() == GOLD_LABELS.schema.simpleString()
     assert as_of_dates(ctx, features) == SNAPSHOTS
     assert as_of_dates(ctx, labels) == LABELLED
     # every label has a feature row, and customers 1..10 stop buying after day 200
@@ -127,7 +126,7 @@ def test_replacing_one_snapshot_leaves_the_others_and_reports_a_new_version(ctx,
     before = ctx.store.read(features, version=ctx.store.version(features))
     before_labels = ctx.store.read(labels, version=ctx.store.version(labels))
     target = date(2023, 8, 31)
-    watermark = last_watermark(ctx.store, features)
+    watermark = last_watermark(ctx.store.history(features))
 
     report = gold_run.build(ctx, as_of=[target])
 
@@ -144,7 +143,7 @@ def test_replacing_one_snapshot_leaves_the_others_and_reports_a_new_version(ctx,
     assertDataFrameEqual(ctx.store.read(labels), before_labels)
     # the other snapshots were not brought up to date: the table keeps its watermark
     assert watermark is not None
-    assert last_watermark(ctx.store, features) == watermark
+    assert last_watermark(ctx.store.history(features)) == watermark
 
 
 def add_month_and_late_lines(ctx: StageContext) -> None:

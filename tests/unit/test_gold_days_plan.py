@@ -6,23 +6,30 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from gold.activity import day_predicate
-from gold.plan import Watermark, plan_days
+from gold.events import day_predicate
+from gold.plan import SilverState, Watermark, plan_days
 
 SEEN = datetime(2024, 2, 1, tzinfo=UTC)
 DEFINITION = "customer-days-r1"
 
 
-def plan(previous, *, silver_version=5, rewrite=None, changed=date(2024, 1, 20), **kw):
-    calls = []
+class Changes(dict):
+    """changed_since that records which watermark times the plan asked about."""
 
-    def changed_from(after):
-        calls.append(after)
-        return changed
+    def __init__(self, changed):
+        super().__init__()
+        self.changed, self.calls = changed, []
 
-    result = plan_days(previous, definition=DEFINITION, silver_version=silver_version,
-                       rewrite=rewrite, changed_from=changed_from, **kw)
-    return result, calls
+    def __getitem__(self, after):
+        self.calls.append(after)
+        return self.changed
+
+
+def plan(previous, *, rewrite=None, changed=date(2024, 1, 20), **kw):
+    history = ((4, rewrite.split()[0]),) if rewrite else ((4, "MERGE"),)
+    changes = Changes(changed)
+    silver = SilverState(5, date(2023, 1, 1), date(2024, 3, 1), SEEN, 10, history, changes)
+    return plan_days(previous, definition=DEFINITION, silver=silver, **kw), changes.calls
 
 
 def test_new_silver_rows_recompute_the_days_from_their_earliest_date():

@@ -11,12 +11,12 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from gold.events import (
-    SILVER_SCHEMA,
     SilverContractError,
     check_silver_contract,
     customer_days,
     invoice_totals,
 )
+from lakehouse.contracts import SILVER_TRANSACTIONS
 
 
 def line(invoice, stock, qty, price, ts, customer, country="United Kingdom"):
@@ -36,12 +36,12 @@ def test_days_aggregate_invoices_returns_products_and_the_latest_country(spark):
         line("5", "P1", 1, "1.500", "2024-01-03 10:00:00", None),    # no customer: ignored
         line("6", "P1", 1, "1.500", "2024-01-03 10:00:00", "B"),
         line("C7", "P3", -1, "1.500", "2024-01-03 11:00:00", "B", "EIRE"),
-    ], SILVER_SCHEMA)
+    ], SILVER_TRANSACTIONS.schema)
     # a line whose kind is NULL is ignored too
     silver = silver.union(spark.createDataFrame(
-        [line("8", "P1", 1, "9.000", "2024-01-03 10:00:00", "B")], SILVER_SCHEMA)
+        [line("8", "P1", 1, "9.000", "2024-01-03 10:00:00", "B")], SILVER_TRANSACTIONS.schema)
         .selectExpr(*[f"CAST(NULL AS boolean) AS {c}" if c == "is_cancellation" else c
-                      for c in SILVER_SCHEMA.fieldNames()]))
+                      for c in SILVER_TRANSACTIONS.schema.fieldNames()]))
 
     days = customer_days(silver)
 
@@ -73,13 +73,13 @@ def test_days_aggregate_invoices_returns_products_and_the_latest_country(spark):
 def test_contract_errors_name_every_missing_or_mistyped_column(spark):
     schema = T.StructType([f if f.name != "quantity" else T.StructField("quantity",
                                                                         T.StringType())
-                           for f in SILVER_SCHEMA.fields if f.name != "country"])
+                           for f in SILVER_TRANSACTIONS.schema.fields if f.name != "country"])
     df = spark.createDataFrame([], schema)
     with pytest.raises(SilverContractError) as err:
         check_silver_contract(df)
     assert "missing column 'country' (string)" in str(err.value)
     assert "column 'quantity' is string, expected bigint" in str(err.value)
-    check_silver_contract(spark.createDataFrame([], SILVER_SCHEMA))
+    check_silver_contract(spark.createDataFrame([], SILVER_TRANSACTIONS.schema))
 
 
 def test_an_invoice_latest_line_with_a_country_is_picked_across_countries_and_ties(spark):
@@ -90,7 +90,7 @@ def test_an_invoice_latest_line_with_a_country_is_picked_across_countries_and_ti
         line("1", "P4", 3, "1.000", "2024-01-02 12:00:00", "A", None),       # no country
         line("1", "P5", 1, "1.000", "2024-01-02 08:00:00", "A", "Spain"),
         line("2", "P1", 1, "1.500", "2024-01-02 17:00:00", "A", None),       # none at all
-    ], SILVER_SCHEMA)
+    ], SILVER_TRANSACTIONS.schema)
 
     got = invoice_totals(silver)
 

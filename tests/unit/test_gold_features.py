@@ -10,8 +10,9 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from gold.events import SILVER_SCHEMA, customer_days
-from gold.features import FEATURE_COLUMNS, FEATURES_SCHEMA, customer_features, feature_version
+from gold.events import customer_days
+from gold.features import customer_features, feature_version
+from lakehouse.contracts import GOLD_FEATURES, SILVER_TRANSACTIONS
 
 COMPUTED_AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 JAN, MAR = date(2024, 1, 31), date(2024, 3, 31)
@@ -73,7 +74,7 @@ EXPECTED = [
 
 @pytest.fixture
 def silver(spark):
-    return spark.createDataFrame(LINES, SILVER_SCHEMA)
+    return spark.createDataFrame(LINES, SILVER_TRANSACTIONS.schema)
 
 
 def features(silver, dates=(BEFORE_ANY_PURCHASE, JAN, MAR)):
@@ -85,8 +86,8 @@ def test_every_feature_matches_the_hand_computed_value(spark, silver):
 
     version = feature_version()
     expected = spark.createDataFrame(
-        [(*row, version, COMPUTED_AT) for row in EXPECTED], FEATURES_SCHEMA)
-    assert actual.schema.simpleString() == FEATURES_SCHEMA.simpleString()
+        [(*row, version, COMPUTED_AT) for row in EXPECTED], GOLD_FEATURES.schema)
+    assert actual.schema.simpleString() == GOLD_FEATURES.schema.simpleString()
     assertDataFrameEqual(actual, expected, rtol=1e-12)
 
 
@@ -96,8 +97,8 @@ def test_no_feature_is_null_and_customers_appear_from_their_first_purchase(silve
     keys = sorted((r.customer_id, r.as_of_date) for r in actual.collect())
     assert keys == [("A", JAN), ("A", MAR), ("B", JAN), ("B", MAR), ("C", MAR)]
     nulls = actual.select([F.sum(F.col(c).isNull().cast("int")).alias(c)
-                           for c in FEATURE_COLUMNS]).first().asDict()
-    assert nulls == dict.fromkeys(FEATURE_COLUMNS, 0)
+                           for c in GOLD_FEATURES.names]).first().asDict()
+    assert nulls == dict.fromkeys(GOLD_FEATURES.names, 0)
 
 
 def test_feature_version_is_a_stable_short_hash():
@@ -129,13 +130,13 @@ def _changes_after(as_of: date):
 @pytest.fixture(scope="module")
 def unchanged(spark):
     """Feature rows of the unchanged fixture at JAN and at MAR."""
-    rows = features(spark.createDataFrame(LINES, SILVER_SCHEMA), [JAN, MAR]).collect()
+    rows = features(spark.createDataFrame(LINES, SILVER_TRANSACTIONS.schema), [JAN, MAR]).collect()
     return {d: [r for r in rows if r.as_of_date == d] for d in (JAN, MAR)}
 
 
 @pytest.mark.parametrize("change", sorted(_changes_after(JAN)))
 def test_changing_the_future_leaves_a_snapshot_identical(spark, unchanged, change):
-    changed = spark.createDataFrame(_changes_after(JAN)[change](LINES), SILVER_SCHEMA)
+    changed = spark.createDataFrame(_changes_after(JAN)[change](LINES), SILVER_TRANSACTIONS.schema)
 
     rows = features(changed, [JAN, MAR]).collect()
 
@@ -152,7 +153,7 @@ def test_spend_is_the_exact_decimal_sum_as_a_double(spark):
     lines = [line(f"{5000 + i}", f"P{i}", 1, price, f"2024-01-{10 + i:02d} 10:00:00", "A",
                   "France") for i, price in enumerate(prices)]
 
-    row = features(spark.createDataFrame(lines, SILVER_SCHEMA), [JAN]).first()
+    row = features(spark.createDataFrame(lines, SILVER_TRANSACTIONS.schema), [JAN]).first()
 
     exact = sum(Decimal(p) for p in prices)
     assert row.total_spend == float(exact)
@@ -166,4 +167,4 @@ def test_amounts_beyond_a_long_of_thousandths_raise_instead_of_wrapping(spark):
                   f"2024-01-{10 + i:02d} 10:00:00", "A", "France") for i in range(10)]
 
     with pytest.raises(Exception, match=r"(?i)overflow"):
-        features(spark.createDataFrame(lines, SILVER_SCHEMA), [JAN]).collect()
+        features(spark.createDataFrame(lines, SILVER_TRANSACTIONS.schema), [JAN]).collect()

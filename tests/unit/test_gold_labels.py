@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from gold.events import SILVER_SCHEMA, customer_days
-from gold.labels import LABELS_SCHEMA, churn_labels
+from gold.events import customer_days
+from gold.labels import churn_labels
+from lakehouse.contracts import GOLD_LABELS, SILVER_TRANSACTIONS
 
 JAN, MAR, APR = date(2024, 1, 31), date(2024, 3, 31), date(2024, 4, 30)
 DATA_END = date(2024, 6, 29)  # MAR + 90 days: MAR's window ends exactly at the data's end
@@ -41,7 +42,7 @@ LINES = [
 
 @pytest.fixture
 def days(spark):
-    return customer_days(spark.createDataFrame(LINES, SILVER_SCHEMA))
+    return customer_days(spark.createDataFrame(LINES, SILVER_TRANSACTIONS.schema))
 
 
 def test_horizon_boundary_and_who_is_labelled(spark, days):
@@ -57,9 +58,9 @@ def test_horizon_boundary_and_who_is_labelled(spark, days):
         ("same_day", MAR, H, 1, None),
         ("returns", MAR, H, 1, None),
         ("new", MAR, H, 0, DATA_END),
-    ], LABELS_SCHEMA)
+    ], GOLD_LABELS.schema)
     assertDataFrameEqual(actual, expected)
-    assert actual.schema.simpleString() == LABELS_SCHEMA.simpleString()
+    assert actual.schema.simpleString() == GOLD_LABELS.schema.simpleString()
 
 
 def test_no_label_when_the_horizon_runs_past_the_data(days):

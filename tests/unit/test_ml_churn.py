@@ -11,8 +11,7 @@ from lakehouse.settings import ChurnModelSettings
 from ml import churn, evaluate
 
 CFG = ChurnModelSettings(
-    features=["recency_days", "frequency", "spend_trend"], log_features=["recency_days",
-                                                                          "frequency"],
+    features=["recency_days", "frequency", "spend_trend"],  # the first two are logged
     class_weighting="none", max_iter=50, reg_params=[0.0, 0.1], elastic_net_params=[0.0],
     tuning_metric="roc_auc", bootstrap_samples=0, promotion_min_gain=0.0, top_coefficients=5)
 SCHEMA = ("customer_id string, as_of_date date, recency_days int, frequency long, "
@@ -46,10 +45,11 @@ def test_pipeline_learns_the_signal_and_adds_only_the_probability(labeled):
 
 
 def test_log_transform_clips_negative_values_at_zero(spark):
-    df = spark.createDataFrame([(-5.0, 0.0), (np.e - 1, 1.0)], "total_spend double, x double")
-    out = churn.log_transformer(["total_spend", "x"], ["total_spend"]).transform(df)
+    df = spark.createDataFrame([(-5.0, 0.3), (np.e - 1, -0.2)],
+                               "total_spend double, spend_trend double")
+    out = churn.log_transformer(["total_spend", "spend_trend"]).transform(df)
     assert [r["log1p_total_spend"] for r in out.collect()] == pytest.approx([0.0, 1.0])
-    assert "log1p_x" not in out.columns
+    assert "log1p_spend_trend" not in out.columns  # the contract keeps a share in [-1, 1] as is
 
 
 def test_balanced_class_weights(spark):

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from pyspark.sql import types as T
 
-from gold.state import ChangedFrom
+from gold.run import earliest_change
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 T1 = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
@@ -17,7 +17,11 @@ SILVER = T.StructType([T.StructField("invoice_date", T.DateType()),
 def test_the_earliest_invoice_date_processed_after_a_watermark(spark):
     rows = [(date(2023, 1, 1), T0), (date(2024, 6, 15), T1), (date(2024, 5, 20), T1),
             (None, T1), (date(2022, 1, 1), None)]
-    changed = ChangedFrom(spark.createDataFrame(rows, SILVER))
+    silver = spark.createDataFrame(rows, SILVER)
+
+    def changed(after):
+        return earliest_change(silver, after)
+
     assert changed(T0) == date(2024, 5, 20)
     assert changed(T0.replace(tzinfo=None)) == date(2024, 5, 20)  # naive: local time (UTC)
     assert changed(T1) is None  # nothing after the last write
