@@ -97,7 +97,7 @@ def _restore(ctx: StageContext, args: argparse.Namespace) -> int:
 def _reproduce(ctx: StageContext, args: argparse.Namespace) -> int:
     from audit.reproduce import reproduce
 
-    return reproduce(ctx, args.run_id, as_json_output=args.json)
+    return reproduce(ctx.settings, ctx.store, args.run_id, as_json_output=args.json)
 
 
 def _maintain(ctx: StageContext, args: argparse.Namespace) -> int:

@@ -9,9 +9,9 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from audit.report import as_json, table
-from lakehouse.cli import StageContext
 from lakehouse.errors import LakehouseError
-from lakehouse.tables import TableStoreError
+from lakehouse.settings import Settings
+from lakehouse.tables import TableStore, TableStoreError
 from ml import dataset, tracking
 
 SPLITS = {"train": "refit_as_of_dates", "test": "test_as_of_date"}
@@ -35,9 +35,9 @@ def find_run(client: MlflowClient, experiment_id: str, run_id: str) -> Any:
     return runs[0]
 
 
-def rebuild(ctx: StageContext, params: dict[str, str]) -> dict[str, Any]:
+def rebuild(settings: Settings, store: TableStore, params: dict[str, str]) -> dict[str, Any]:
     """The run's splits rebuilt from the logged table versions: fingerprint and rows each."""
-    names = ctx.settings.tables.names
+    names = settings.tables.names
     try:
         versions = {"features": int(params["gold_features_version"]),
                     "labels": int(params["gold_labels_version"])}
@@ -45,8 +45,8 @@ def rebuild(ctx: StageContext, params: dict[str, str]) -> dict[str, Any]:
     except KeyError as err:
         raise ReproductionError(f"the run did not log {err}; it cannot be reproduced") from None
     try:
-        features = ctx.store.read(names.gold_features, version=versions["features"])
-        labels = ctx.store.read(names.gold_labels, version=versions["labels"])
+        features = store.read(names.gold_features, version=versions["features"])
+        labels = store.read(names.gold_labels, version=versions["labels"])
     except TableStoreError as err:
         raise ReproductionError(
             f"a table version the run used is gone ({err}); was the table vacuumed?") from None
@@ -59,11 +59,12 @@ def rebuild(ctx: StageContext, params: dict[str, str]) -> dict[str, Any]:
     return {"versions": versions, "splits": rebuilt}
 
 
-def reproduce(ctx: StageContext, run_id: str, *, as_json_output: bool = False) -> int:
+def reproduce(settings: Settings, store: TableStore, run_id: str, *,
+              as_json_output: bool = False) -> int:
     """Verify one run; 0 when every split matches its logged fingerprint, else raise."""
-    experiment_id = tracking.configure(ctx.settings)
+    experiment_id = tracking.configure(settings)
     run = find_run(MlflowClient(), experiment_id, run_id)
-    result = rebuild(ctx, run.data.params)
+    result = rebuild(settings, store, run.data.params)
     rows = []
     for split, got in result["splits"].items():
         logged = run.data.tags.get(f"data.{split}_fingerprint")

@@ -78,18 +78,18 @@ def train(ctx: StageContext) -> TrainReport:
     # The k search needs nothing from the churn run: it runs in a thread beside it (both are
     # chains of small Spark jobs that leave the cores idle between jobs).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segments") as pool:
-        segment_fit = pool.submit(fit_segments, ctx, features)
+        segment_fit = pool.submit(fit_segments, ctx.settings, features)
         try:
-            churn_run, labeled_test = run_churn(ctx, features, labels,
+            churn_run, labeled_test = run_churn(ctx.settings, ctx.run_id, features, labels,
                                                 experiment_id=experiment_id,
                                                 out_dir=out / "churn")
         except BaseException:
             segment_fit.add_done_callback(lambda f: f.exception() or f.result().release())
             raise
         fitted = segment_fit.result()
-    segment_run = run_segments(ctx, features, labels, labeled_test=labeled_test,
-                               experiment_id=experiment_id, out_dir=out / "segments",
-                               fitted=fitted)
+    segment_run = run_segments(ctx.settings, ctx.run_id, features, labels,
+                               labeled_test=labeled_test, experiment_id=experiment_id,
+                               out_dir=out / "segments", fitted=fitted)
     return TrainReport(churn_run, segment_run, tracking.tracking_uri(ctx.settings))
 
 

@@ -21,7 +21,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.cli import StageContext
+from lakehouse.settings import Settings
 from ml import churn, dataset, partitions, registry, tracking
 from ml import metrics as m
 from ml.evaluate import Evaluation, ScoredRows, choose_thresholds, collect_scored, evaluate
@@ -117,11 +117,11 @@ def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg
     }
 
 
-def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, experiment_id: str,
-              out_dir: Path) -> tuple[ChurnRun, DataFrame]:
+def run_churn(settings: Settings, run_id: str, features: TableRead, labels: TableRead, *,
+              experiment_id: str, out_dir: Path) -> tuple[ChurnRun, DataFrame]:
     """Train, evaluate, log, register and promote the churn model. Also returns the labeled
     test snapshot (for the segment profiles)."""
-    cfg = ctx.settings.ml
+    cfg = settings.ml
     horizons = [r["horizon_days"] for r in labels.df.select("horizon_days").distinct().collect()]
     horizon = dataset.choose_horizon(horizons, cfg.horizon_days)
     plan = dataset.plan_split(dataset.label_dates(labels.df, horizon), horizon,
@@ -133,9 +133,9 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"churn-{plan.test_date}",
                           tags={"model": "churn"}) as run:
         tables = {"features": features, "labels": labels}
-        mlflow.set_tags(tracking.common_tags(ctx.settings, ctx.run_id, tables)
+        mlflow.set_tags(tracking.common_tags(settings, run_id, tables)
                         | {"split.test_as_of_date": plan.test_date.isoformat()})
-        tracking.log_settings(ctx.settings)
+        tracking.log_settings(settings)
         mlflow.log_params(plan.params() | _config_params(cfg)
                           | {"gold_features_version": features.version,
                              "gold_labels_version": labels.version, "leakage_rule": LEAKAGE_RULE})
@@ -175,7 +175,7 @@ def run_churn(ctx: StageContext, features: TableRead, labels: TableRead, *, expe
             plots = tracking.log_figures(_figures(test_rows, ev, counts, plan, coefs,
                                                   tuning.grid, cfg), out_dir, dpi=cfg.plot_dpi)
         with step("churn: logging, registering and promoting the model"):
-            promotion = _register(client, ctx, splits["test"], final, ev, plan)
+            promotion = _register(client, settings, splits["test"], final, ev, plan)
         mlflow.set_tags({"promotion": promotion.alias, "model_version": promotion.version})
         if promotion.previous_auc is not None:
             mlflow.log_metric("champion_test_roc_auc", promotion.previous_auc)
@@ -221,9 +221,9 @@ def _auc(rows: ScoredRows) -> float:
     return m.roc_auc(rows.y, rows.probability)
 
 
-def _register(client: MlflowClient, ctx: StageContext, test: DataFrame, final: PipelineModel,
+def _register(client: MlflowClient, settings: Settings, test: DataFrame, final: PipelineModel,
               ev: Evaluation, plan: dataset.SplitPlan) -> Promotion:
-    cfg, name = ctx.settings.ml, ctx.settings.mlflow.churn_model_name
+    cfg, name = settings.ml, settings.mlflow.churn_model_name
     champion = registry.alias_version(client, name, registry.CHAMPION)
     champion_auc, how = None, "no champion yet"
     if champion is not None:

@@ -16,7 +16,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.cli import StageContext
+from lakehouse.settings import Settings
 from ml import dataset, partitions, registry, segments, tracking
 from ml.plots import segments as segment_plots
 from ml.progress import step
@@ -56,9 +56,9 @@ class SegmentFit:
         self.snapshot.unpersist()
 
 
-def fit_segments(ctx: StageContext, features: TableRead) -> SegmentFit:
+def fit_segments(settings: Settings, features: TableRead) -> SegmentFit:
     """K-means for every k on the latest feature snapshot, k chosen by silhouette."""
-    cfg = ctx.settings.ml
+    cfg = settings.ml
     as_of = dataset.latest_date(features.df)
     snapshot = features.df.where(F.col("as_of_date") == F.lit(as_of))
     snapshot = snapshot.persist(StorageLevel.MEMORY_AND_DISK)
@@ -75,21 +75,21 @@ def fit_segments(ctx: StageContext, features: TableRead) -> SegmentFit:
     return SegmentFit(as_of, snapshot, rows, seg)
 
 
-def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
+def run_segments(settings: Settings, run_id: str, features: TableRead, labels: TableRead, *,
                  labeled_test: DataFrame | None, experiment_id: str, out_dir: Path,
                  fitted: SegmentFit | None = None) -> SegmentRun:
     """Segment the latest feature snapshot (or take the search `fitted` already ran);
     profile churn on `labeled_test` (the latest labeled snapshot, assigned with the same
     model) when given."""
-    cfg = ctx.settings.ml
-    fitted = fitted or fit_segments(ctx, features)
+    cfg = settings.ml
+    fitted = fitted or fit_segments(settings, features)
     as_of, snapshot, rows, seg = (fitted.as_of_date, fitted.snapshot, fitted.rows,
                                   fitted.segmentation)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"segments-{as_of}",
                           tags={"model": "segments"}) as run:
-        mlflow.set_tags(tracking.common_tags(ctx.settings, ctx.run_id,
+        mlflow.set_tags(tracking.common_tags(settings, run_id,
                                              {"features": features, "labels": labels}))
-        tracking.log_settings(ctx.settings)
+        tracking.log_settings(settings)
         tracking.log_dataset(snapshot, name="segments_snapshot", source=features,
                              context="training", num_rows=rows,
                              tags={"as_of_date": as_of.isoformat()})
@@ -122,15 +122,15 @@ def run_segments(ctx: StageContext, features: TableRead, labels: TableRead, *,
         }
         plots = tracking.log_figures(figures, out_dir, dpi=cfg.plot_dpi)
         with step("segments: logging and registering the model"):
-            version = _register(ctx, snapshot, seg, names)
+            version = _register(settings, snapshot, seg, names)
         mlflow.set_tag("model_version", version)
     fitted.release()
     return SegmentRun(run.info.run_id, as_of, seg.best, prof, version, tuple(plots))
 
 
-def _register(ctx: StageContext, snapshot: DataFrame, seg: segments.Segmentation,
+def _register(settings: Settings, snapshot: DataFrame, seg: segments.Segmentation,
               names: dict[int, str]) -> str:
-    name = ctx.settings.mlflow.segment_model_name
+    name = settings.mlflow.segment_model_name
     example = snapshot.select(*segments.RFM.values()).limit(5)
     output = seg.model.transform(example).select(segments.PREDICTION).toPandas()
     info = tracking.log_spark_model(seg.model, name="segmenter", example=example.toPandas(),
