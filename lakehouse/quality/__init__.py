@@ -9,7 +9,7 @@ The only package of the project that imports great_expectations. A stage:
     passed, quarantined = split_quarantine(df, suite)   # `quarantine` rows, with reasons
 """
 
-from lakehouse.quality._gx import build_data_docs, prepare, publish_docs
+from lakehouse.quality._gx import build_data_docs, publish_docs
 from lakehouse.quality.gate import gate, validate
 from lakehouse.quality.results import (
     RESULTS_SCHEMA,
@@ -54,7 +54,6 @@ __all__ = [
     "gate",
     "load_suite",
     "parse_suite",
-    "prepare",
     "publish_docs",
     "quality_reasons",
     "read_suite",

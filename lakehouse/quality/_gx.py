@@ -1,87 +1,58 @@
-"""Great Expectations, imported once and kept quiet: contexts, data sources, Data Docs.
+"""Great Expectations, configured once: contexts, data sources, Data Docs.
 
 Every use of the `great_expectations` package in the project goes through this
 package; this module is where it is imported and configured (no analytics, no
 progress bars, GX logging at ERROR only).
-
-The import happens on first use (`lib()`), not when a stage imports this package: it
-takes ~5 s of Python, and a stage's entry point calls `prepare` in a background thread
-while the JVM starts, so the two overlap (a process's start-up: ~12 s instead of ~15 s).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # read when a context is created
+
+import great_expectations as gx
+from great_expectations.compatibility.pydantic import ValidationError
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+)
+from great_expectations.expectations import registry
+
+from lakehouse.quality import _custom  # noqa: F401 (registers the project's own)
 from lakehouse.settings import Settings
 
 __all__ = [
-    "batch_definition", "build_data_docs", "expectation_class", "file_context", "get_context",
-    "known_expectation_types", "lib", "publish_docs", "queue_docs",
+    "ArgumentError", "RunIdentifier", "batch_definition", "build_data_docs",
+    "expectation_class", "get_context", "gx", "known_expectation_types", "publish_docs",
+    "queue_docs",
 ]
 
-_import_lock = threading.Lock()
-_lib: SimpleNamespace | None = None
+logging.getLogger("great_expectations").setLevel(logging.ERROR)
+registry.register_core_expectations()
 
-
-def lib() -> SimpleNamespace:
-    """The great_expectations names the project uses (`gx`, `ArgumentError`: an
-    expectation class given bad arguments, `RunIdentifier`, ...), imported and quietened
-    on the first call."""
-    global _lib
-    with _import_lock:
-        if _lib is None:
-            # Set before the import: GX reads it when a context is created.
-            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-            import great_expectations as gx
-            from great_expectations.compatibility.pydantic import ValidationError
-            from great_expectations.core.run_identifier import RunIdentifier
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-            from great_expectations.data_context.types.resource_identifiers import (
-                ExpectationSuiteIdentifier,
-            )
-            from great_expectations.expectations import registry
-
-            from lakehouse.quality import _custom  # noqa: F401 (registers the project's own)
-
-            logging.getLogger("great_expectations").setLevel(logging.ERROR)
-            _lib = SimpleNamespace(
-                gx=gx, ArgumentError=ValidationError, RunIdentifier=RunIdentifier,
-                ProgressBarsConfig=ProgressBarsConfig,
-                ExpectationSuiteIdentifier=ExpectationSuiteIdentifier, registry=registry)
-        return _lib
-
-
+ArgumentError = ValidationError  # what an expectation class raises for bad arguments
 DATASOURCE = "lakehouse"
 BATCH_DEFINITION = "whole_dataframe"
 DOCS_SITE = "lakehouse"
 
-_lock = threading.Lock()
 _contexts: dict[str, Any] = {}
 # Context key -> (settings, identifiers of validation results and suites not yet rendered).
 _pending_docs: dict[str, tuple[Settings, list[Any]]] = {}
 
 
-def _registered() -> dict[str, type]:
-    """GX's registry of expectation classes by snake_case type, core ones registered."""
-    registry = lib().registry
-    registry.register_core_expectations()
-    return registry._registered_expectations
-
-
 def expectation_class(expectation_type: str) -> type | None:
     """The GX class registered for a snake_case expectation type, or None."""
-    return _registered().get(expectation_type)
+    return registry._registered_expectations.get(expectation_type)
 
 
 def known_expectation_types() -> list[str]:
     """Every expectation type in GX's registry, sorted."""
-    return sorted(_registered())
+    return sorted(registry._registered_expectations)
 
 
 def docs_dir(settings: Settings) -> Path:
@@ -94,33 +65,18 @@ def project_dir(settings: Settings) -> Path:
     return settings.paths.reports / "gx"
 
 
-def get_context(settings: Settings) -> Any:
+def get_context(settings: Settings, *, file_backed: bool | None = None) -> Any:
     """The GX context for these settings, created once per process.
 
-    With `quality.data_docs` a file-backed context under `<paths.reports>/gx` whose
-    Data Docs site is `<paths.reports>/data_docs`; otherwise an in-memory context.
+    File-backed (with `quality.data_docs`, or when asked): a project under
+    `<paths.reports>/gx` whose Data Docs site is `<paths.reports>/data_docs`; otherwise
+    an in-memory context.
     """
-    key = str(project_dir(settings)) if settings.quality.data_docs else ""
-    with _lock:
-        if key not in _contexts:
-            _contexts[key] = _file_context(settings) if key else _memory_context()
-        return _contexts[key]
-
-
-def prepare(settings: Settings) -> None:
-    """Create the context (and register the expectations) ahead of the first gate; safe to
-    call from a background thread while the Spark session starts."""
-    get_context(settings)
-    _registered()
-
-
-def file_context(settings: Settings) -> Any:
-    """The file-backed context of these settings (even if Data Docs are off)."""
-    key = str(project_dir(settings))
-    with _lock:
-        if key not in _contexts:
-            _contexts[key] = _file_context(settings)
-        return _contexts[key]
+    file_backed = settings.quality.data_docs if file_backed is None else file_backed
+    key = str(project_dir(settings)) if file_backed else ""
+    if key not in _contexts:
+        _contexts[key] = _file_context(settings) if key else _memory_context()
+    return _contexts[key]
 
 
 def batch_definition(context: Any, asset_name: str) -> Any:
@@ -149,55 +105,49 @@ def queue_docs(settings: Settings, checkpoint_result: Any) -> None:
         return
     ids: list[Any] = []
     for result_id, result in checkpoint_result.run_results.items():
-        ids += [result_id, lib().ExpectationSuiteIdentifier(name=result.suite_name)]
-    with _lock:
-        _pending_docs.setdefault(str(project_dir(settings)), (settings, []))[1].extend(ids)
+        ids += [result_id, ExpectationSuiteIdentifier(name=result.suite_name)]
+    _pending_docs.setdefault(str(project_dir(settings)), (settings, []))[1].extend(ids)
 
 
 def publish_docs() -> list[Path]:
     """Render the queued validations into their Data Docs sites (one build per site,
     index included); returns the index pages built. Nothing queued: nothing done."""
-    with _lock:
-        pending = list(_pending_docs.values())
-        _pending_docs.clear()
+    pending = list(_pending_docs.values())
+    _pending_docs.clear()
     built = []
     for settings, ids in pending:
-        file_context(settings).build_data_docs(site_names=[DOCS_SITE],
-                                               resource_identifiers=ids)
+        get_context(settings, file_backed=True).build_data_docs(
+            site_names=[DOCS_SITE], resource_identifiers=ids)
         built.append(docs_dir(settings) / "index.html")
     return built
 
 
 def build_data_docs(settings: Settings) -> Path:
     """(Re)build the Data Docs site from every stored validation; return its index.html."""
-    context = file_context(settings)
-    context.build_data_docs(site_names=[DOCS_SITE])
+    get_context(settings, file_backed=True).build_data_docs(site_names=[DOCS_SITE])
     return docs_dir(settings) / "index.html"
 
 
-def _memory_context() -> Any:
-    context = lib().gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = lib().ProgressBarsConfig(globally=False)
+def _quiet(context: Any) -> Any:
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.analytics_enabled = False
     return context
+
+
+def _memory_context() -> Any:
+    return _quiet(gx.get_context(mode="ephemeral"))
 
 
 def _file_context(settings: Settings) -> Any:
     settings.paths.reports.mkdir(parents=True, exist_ok=True)
-    context = lib().gx.get_context(mode="file", project_root_dir=str(settings.paths.reports))
-    site = {
+    context = _quiet(gx.get_context(mode="file", project_root_dir=str(settings.paths.reports)))
+    # Saved every time: a small YAML write, and an edited project file cannot drift.
+    context.variables.data_docs_sites = {DOCS_SITE: {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
-        "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend",
-            "base_directory": str(docs_dir(settings)),
-        },
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": str(docs_dir(settings))},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }
-    # Saved every time: a small YAML write, and an edited project file cannot drift.
-    context.variables.progress_bars = lib().ProgressBarsConfig(globally=False)
-    context.variables.analytics_enabled = False
-    context.variables.data_docs_sites = {DOCS_SITE: site}
+    }}
     context.variables.save()
     return context
-

@@ -11,7 +11,6 @@ persisted for the validation only, then released).
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -61,7 +60,7 @@ def validate(
     try:
         context = _gx.get_context(settings)
         checkpoint = _checkpoint(context, suite, settings)
-        run_identifier = _gx.lib().RunIdentifier(run_name=run_id, run_time=validated_at)
+        run_identifier = _gx.RunIdentifier(run_name=run_id, run_time=validated_at)
         outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=run_identifier)
         _gx.queue_docs(settings, outcome)
         by_name = _by_name(r for run in outcome.run_results.values() for r in run.results)
@@ -110,9 +109,6 @@ def gate(
 
 # (context, suite name) -> (definition, checkpoint) of the suite's last registration.
 _checkpoints: dict[tuple[int, str], tuple[str, Any]] = {}
-# Registering suites, assets and checkpoints changes the context's stores: one thread at
-# a time (validations themselves run concurrently, e.g. gold's two gates).
-_registering = threading.Lock()
 
 
 def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
@@ -122,15 +118,14 @@ def _checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
     checkpoint whose suite was replaced since, so only the last one is kept."""
     key = (id(context), suite.name)
     definition = repr(suite.checks)
-    with _registering:
-        cached = _checkpoints.get(key)
-        if cached is None or cached[0] != definition:
-            cached = _checkpoints[key] = (definition, _new_checkpoint(context, suite, settings))
+    cached = _checkpoints.get(key)
+    if cached is None or cached[0] != definition:
+        cached = _checkpoints[key] = (definition, _new_checkpoint(context, suite, settings))
     return cached[1]
 
 
 def _new_checkpoint(context: Any, suite: Suite, settings: Settings) -> Any:
-    gx = _gx.lib().gx
+    gx = _gx.gx
     expectations = [c.to_gx() for c in suite.checks]
     gx_suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=suite.name, expectations=expectations))
@@ -152,10 +147,9 @@ def _samples(
               and c.severity != "quarantine" and c.expectation not in _NO_SAMPLE]
     if not wanted or size == 0:
         return {}
-    details = _gx.lib().gx.ExpectationSuite(name=f"{suite.name}_details",
+    details = _gx.gx.ExpectationSuite(name=f"{suite.name}_details",
                                             expectations=[c.to_gx() for c in wanted])
-    with _registering:
-        definition = _gx.batch_definition(context, suite.name)
+    definition = _gx.batch_definition(context, suite.name)
     batch = definition.get_batch(batch_parameters={"dataframe": df})
     outcome = batch.validate(details, result_format={"result_format": "BASIC",
                                                      "partial_unexpected_count": size})

@@ -179,7 +179,8 @@ def contract_entries(contract: Contract) -> list[dict[str, Any]]:
     return [
         fail("columns_exact", "expect_table_columns_to_match_ordered_list",
              column_list=list(contract.names)),
-        fail("key_unique", "expect_compound_key_to_be_unique", column_list=list(contract.key)),
+        fail("key_unique", "expect_compound_columns_to_be_unique",
+             column_list=list(contract.key), ignore_row_if="any_value_is_missing"),
         *[fail(f"{c}_present", "expect_column_values_to_not_be_null", column=c)
           for c in contract.required],
     ]
@@ -239,7 +240,7 @@ def _expectation_problems(kind: Any, kwargs: dict[str, Any], severity: Any) -> l
 def _constructor_problems(cls: type, kind: str, kwargs: dict[str, Any]) -> list[str]:
     try:
         cls(**kwargs)
-    except _gx.lib().ArgumentError as err:
+    except _gx.ArgumentError as err:
         problems, fields = [], set()
         for error in err.errors():
             field = ".".join(str(p) for p in error["loc"])
