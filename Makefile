@@ -112,7 +112,7 @@ bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields
 	$(RUN) tools.validate_bundle
 
 bench: $(STAMP) $(JARS_STAMP) prereqs ## benchmarks against DuckDB at 1M and 10M rows, incremental month (long; not in make test)
-	$(RUN) bench.run_bench --env $(ENV) $(ARGS)
+	$(RUN) bench.run_bench $(ARGS)
 
 clean: ## remove generated data, lake, MLflow runs and reports (never source, never .venv)
 	rm -rf data lake reports mlruns mlflow.db spark-warehouse metastore_db derby.log \

@@ -1,7 +1,6 @@
 """DuckDB reference: the pipeline's bronze, silver and gold work on the same CSV files.
 
-    .venv/bin/python -m bench.duckdb_reference --env local --set paths.landing=DIR \
-        --out DIR [--json FILE]
+    .venv/bin/python -m bench.duckdb_reference --set paths.landing=DIR --out DIR [--json FILE]
 
 Each layer reads the previous layer's Parquet output and writes its own, as the Spark
 stages do with Delta tables, and is timed on its own:
@@ -131,14 +130,12 @@ def quarantine_checks(settings: Settings) -> list[dict[str, Any]]:
     return [e for e in data.get("expectations", []) if e.get("severity") == "quarantine"]
 
 
-def run_reference(settings: Settings, out: Path, *, threads: int | None = None) -> dict:
+def run_reference(settings: Settings, out: Path) -> dict:
     """Run bronze, silver and gold in DuckDB on settings.paths.landing; outputs are
     Parquet files under `out`. Returns seconds per layer and the counts to compare."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     con = duckdb.connect()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
     con.execute("SET TimeZone = 'UTC'")
     landing, p = settings.paths.landing, {n: quote(str(out / f"{n}.parquet")) for n in (
         "bronze", "silver", "quarantine", "features", "labels")}
@@ -219,10 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for the Parquet outputs")
-    parser.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
-    result = run_reference(settings_from_args(args), args.out, threads=args.threads)
+    result = run_reference(settings_from_args(args), args.out)
     text = json.dumps(result, default=str)
     print(text)
     if args.json:

@@ -1,50 +1,33 @@
-"""Memory and CPU of a process tree (psutil), polled in a background thread.
+"""Run a command and measure its process tree (psutil), polled in a background thread.
 
-A stage runs as `python -m <stage>` (the Python driver), which starts a `java` child (the
-Spark JVM), which starts Python workers. Every ~0.2 s the monitor looks at each process of
-the tree: the peak resident memory of the driver and the JVM (VmHWM, kept by the kernel, so
-spikes between polls are not missed while the process lives; psutil has no peak on Linux),
-the proportional set size (PSS) of the other processes (forked workers share pages, so
-their RSS would count them several times), the memory of the whole tree at that moment,
-and the CPU time used. The machine's CPU times over the same window say how much other
-work competed: other processes, and on a virtual machine the CPU time the hypervisor gave
-other guests while ours wanted it ("steal").
+`python -m pipeline ...` (the Python driver) starts a `java` child (the Spark JVM). Every
+0.2 s the monitor reads the peak resident memory of the driver and of the largest `java`
+below it (VmHWM, kept by the kernel, so spikes between polls are not missed while the
+process lives; psutil has no peak on Linux) and the CPU time of every process of the tree.
+The machine's CPU times over the same window say how much other work competed: other
+processes, and on a virtual machine the CPU time the hypervisor gave other guests ("steal").
 """
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
 MIB = 1024 * 1024
 
 
-def peak_rss(pid: int) -> int:
-    """Peak resident bytes (VmHWM) of a live process; 0 once it ended or is a zombie."""
+def peak_mib(pid: int) -> float:
+    """Peak resident MiB (VmHWM) of a live process; 0 once it ended or is a zombie."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            return next((int(line.split()[1]) * 1024 for line in status
-                         if line.startswith("VmHWM:")), 0)
+            return next((int(line.split()[1]) * 1024 / MIB for line in status
+                         if line.startswith("VmHWM:")), 0.0)
     except OSError:
-        return 0
-
-
-@dataclass
-class TreePeaks:
-    """What the monitor saw of one process tree (memory in MiB)."""
-
-    driver_mib: float = 0.0  # peak (VmHWM) of the root process
-    jvm_mib: float = 0.0  # peak (VmHWM) of the largest `java` process below it
-    workers_mib: float = 0.0  # peak of the summed PSS of all other descendants
-    tree_mib: float = 0.0  # peak of driver RSS + JVM RSS + workers PSS at one poll
-    own_cpu_seconds: float = 0.0
-    other_cpu_share: float | None = None  # share of all CPUs used by other processes
-    stolen_cpu_share: float | None = None  # share of all CPU time stolen by the hypervisor
-    samples: int = 0
-    cpu_by_pid: dict[int, float] = field(default_factory=dict)  # user + system s, last seen
+        return 0.0
 
 
 class TreeMonitor:
@@ -52,10 +35,18 @@ class TreeMonitor:
 
     def __init__(self, root: int, interval: float = 0.2) -> None:
         self.root, self.interval = root, interval
-        self.peaks = TreePeaks()
+        self.driver_mib = self.jvm_mib = 0.0
+        self.cpu_by_pid: dict[int, float] = {}  # user + system seconds, last seen
+        self.samples = 0
+        self.other_cpu_share = self.stolen_cpu_share = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._cpu_start = psutil.cpu_times()
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of the whole tree."""
+        return sum(self.cpu_by_pid.values())
 
     def __enter__(self) -> TreeMonitor:
         self._thread.start()
@@ -70,10 +61,9 @@ class TreeMonitor:
                  if f not in ("guest", "guest_nice")}
         total, stolen = sum(spent.values()), spent.get("steal", 0.0)
         busy = total - spent["idle"] - spent.get("iowait", 0.0)
-        own = self.peaks.own_cpu_seconds = sum(self.peaks.cpu_by_pid.values())
         if total > 0:
-            self.peaks.other_cpu_share = max(0.0, (busy - stolen - own) / total)
-            self.peaks.stolen_cpu_share = max(0.0, stolen / total)
+            self.other_cpu_share = max(0.0, (busy - stolen - self.cpu_seconds) / total)
+            self.stolen_cpu_share = max(0.0, stolen / total)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -87,35 +77,36 @@ class TreeMonitor:
             tree = [root, *root.children(recursive=True)]
         except psutil.Error:  # the root ended
             return
-        peaks, now, workers = self.peaks, 0, 0
         for proc in tree:
             try:
                 with proc.oneshot():
                     times = proc.cpu_times()
-                    peaks.cpu_by_pid[proc.pid] = times.user + times.system
+                    self.cpu_by_pid[proc.pid] = times.user + times.system
                     if proc.pid == self.root:
-                        peaks.driver_mib = max(peaks.driver_mib, peak_rss(proc.pid) / MIB)
-                        now += proc.memory_info().rss
+                        self.driver_mib = max(self.driver_mib, peak_mib(proc.pid))
                     elif proc.name() == "java":
-                        peaks.jvm_mib = max(peaks.jvm_mib, peak_rss(proc.pid) / MIB)
-                        now += proc.memory_info().rss
-                    else:
-                        pss = proc.memory_full_info().pss
-                        now, workers = now + pss, workers + pss
+                        self.jvm_mib = max(self.jvm_mib, peak_mib(proc.pid))
             except psutil.Error:  # ended (or became a zombie) since the listing
                 continue
-        peaks.workers_mib = max(peaks.workers_mib, workers / MIB)
-        peaks.tree_mib = max(peaks.tree_mib, now / MIB)
-        peaks.samples += 1
+        self.samples += 1
 
 
-def wait_for_quiet(threshold: float, timeout: float,
-                   window: float = 2.0) -> tuple[float, float]:
-    """Wait until the machine's CPUs are less than `threshold` busy (0..1, measured over
-    `window` s) or `timeout` seconds passed. Returns (busy share last measured, seconds
-    waited)."""
-    started = time.monotonic()
-    busy = psutil.cpu_percent(interval=window) / 100
-    while busy >= threshold and time.monotonic() - started < timeout:
-        busy = psutil.cpu_percent(interval=window) / 100
-    return busy, time.monotonic() - started
+def measure(command: list[str], log: Path) -> dict:
+    """Run `command` to its end, its output in `log`, while polling its tree: wall seconds,
+    peaks (MiB), CPU seconds and the shares of all CPUs other processes and the hypervisor
+    took meanwhile. Raises RuntimeError with the log's last lines on a non-zero exit."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        with TreeMonitor(process.pid) as monitor:
+            code = process.wait()
+            seconds = time.perf_counter() - started
+    if code:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
+        raise RuntimeError(f"{' '.join(command[:3])} exited with code {code} (log {log}):"
+                           f"\n{tail}")
+    return {"seconds": round(seconds, 2), "driver_mib": round(monitor.driver_mib, 1),
+            "jvm_mib": round(monitor.jvm_mib, 1), "cpu_seconds": round(monitor.cpu_seconds, 1),
+            "other_cpu_share": round(monitor.other_cpu_share, 3),
+            "stolen_cpu_share": round(monitor.stolen_cpu_share, 3), "log": str(log)}

@@ -4,7 +4,7 @@ A sample lives in `<cache>/samples/<key>/{landing,truth}`; the key names every p
 that changes the files, so a cached sample is reused only when it is the same data.
 It is generated into a `.partial` folder and renamed when complete, so an interrupted
 run never leaves a half sample behind. Runs work on a copy (CSV files hard-linked, the
-truth folder copied) so `--extend-months` can add a month without touching the cache.
+truth folder copied) so the incremental run can add a month without touching the cache.
 """
 
 from __future__ import annotations
@@ -61,14 +61,14 @@ def records(truth: Path) -> int:
     return int(manifest(truth)["totals"]["records"])
 
 
-def datagen(args: list[str], env_name: str = "local") -> float:
-    """Run `python -m datagen --env <env> <args>`; returns the seconds it took."""
+def datagen(args: list[str]) -> float:
+    """Run `python -m datagen --env local <args>`; returns the seconds it took."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "datagen", "--env", env_name, *args], check=True)
+    subprocess.run([sys.executable, "-m", "datagen", "--env", "local", *args], check=True)
     return time.perf_counter() - started
 
 
-def ensure_sample(cache: Path, spec: SampleSpec, env_name: str = "local") -> Sample:
+def ensure_sample(cache: Path, spec: SampleSpec) -> Sample:
     """The cached sample for `spec`, generated first if it is not there."""
     home = cache / "samples" / spec.key
     seconds = None
@@ -78,7 +78,7 @@ def ensure_sample(cache: Path, spec: SampleSpec, env_name: str = "local") -> Sam
         seconds = datagen(["--landing", str(partial / "landing"), "--truth",
                            str(partial / "truth"), "--rows", str(spec.rows), "--months",
                            str(spec.months), "--customers", str(spec.customers), "--seed",
-                           str(spec.seed), "--force", "--quiet"], env_name)
+                           str(spec.seed), "--force", "--quiet"])
         shutil.rmtree(home, ignore_errors=True)
         partial.rename(home)
     return Sample(spec, home / "landing", home / "truth", records(home / "truth"), seconds)
@@ -99,12 +99,12 @@ def working_copy(sample: Sample, dest: Path) -> Sample:
     return Sample(sample.spec, dest / "landing", dest / "truth", sample.records, None)
 
 
-def extend(sample: Sample, months: int = 1, env_name: str = "local") -> tuple[Sample, int, float]:
-    """Add `months` months to a working copy with `datagen --extend-months`. Returns the
+def extend(sample: Sample) -> tuple[Sample, int, float]:
+    """Add one month to a working copy with `datagen --extend-months 1`. Returns the
     extended sample, the records of the new files and the generator's seconds."""
     before = {e["file"] for e in manifest(sample.truth)["files"]}
     seconds = datagen(["--landing", str(sample.landing), "--truth", str(sample.truth),
-                       "--extend-months", str(months), "--quiet"], env_name)
+                       "--extend-months", "1", "--quiet"])
     files = manifest(sample.truth)["files"]
     new = sum(int(e["records"]) for e in files if e["file"] not in before)
     return (Sample(sample.spec, sample.landing, sample.truth, records(sample.truth), None),
