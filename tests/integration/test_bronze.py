@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from tests.conftest import with_one_check_suite
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 LINE = "{inv},85048,GLASS BALL,12,2023-01-0{day} 07:45:00,6.95,13085,United Kingdom\n"
+RAW = ("invoice", "stock_code", "description", "quantity", "invoice_date", "price",
+       "customer_id", "country")
 
 
 def write(ctx, name: str, content: str | bytes) -> None:
@@ -34,6 +37,17 @@ def tables(ctx):
     return names.bronze_transactions, names.bronze_ingest_log
 
 
+def landed(ctx, *columns: str) -> list[tuple]:
+    """Every bronze row as (batch, file, row number, invoice, *columns), sorted."""
+    data, _ = tables(ctx)
+    keys = ("_batch_id", "_source_file", "_row_number", "invoice", *columns)
+    return sorted(tuple(r[c] for c in keys) for r in ctx.store.read(data).collect())
+
+
+def sha256(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
 def test_incremental_runs_read_only_new_files_and_a_rerun_is_a_no_op(ctx):
     data, log = tables(ctx)
     write(ctx, "2023_01.csv", month(3))
@@ -42,9 +56,16 @@ def test_incremental_runs_read_only_new_files_and_a_rerun_is_a_no_op(ctx):
     write(ctx, "2023_02.csv", month(2, day=2, start=100))
     second = bronze_run.ingest(ctx)
     assert (second.batch_id, second.files, second.records) == ("batch-000002", 1, 2)
-    rows = ctx.store.read(data).groupBy("_batch_id", "_source_file").count().collect()
-    assert sorted(tuple(r) for r in rows) == [("batch-000001", "2023_01.csv", 3),
-                                              ("batch-000002", "2023_02.csv", 2)]
+    jan, feb = "2023-01-01 07:45:00", "2023-01-02 07:45:00"
+    assert landed(ctx, "invoice_date") == [
+        ("batch-000001", "2023_01.csv", 1, "1", jan), ("batch-000001", "2023_01.csv", 2, "2", jan),
+        ("batch-000001", "2023_01.csv", 3, "3", jan),
+        ("batch-000002", "2023_02.csv", 1, "100", feb),
+        ("batch-000002", "2023_02.csv", 2, "101", feb)]
+    assert sorted((r.path, r.batch_id, r.batch_seq, r.records, r.status)
+                  for r in ctx.store.read(log).collect()) == [
+        ("2023_01.csv", "batch-000001", 1, 3, "ingested"),
+        ("2023_02.csv", "batch-000002", 2, 2, "ingested")]
     versions = (ctx.store.version(data), ctx.store.version(log))
     noop = bronze_run.ingest(ctx)
     assert noop.batch_id is None and "no new files" in noop.line()
@@ -61,23 +82,42 @@ def test_bom_crlf_quoted_newlines_empty_and_header_only_files(ctx):
     report = bronze_run.ingest(ctx)
     assert (report.files, report.empty_files, report.records, report.corrupt_records) == (
         4, 2, 3, 0)
-    bronze = ctx.store.read(data)
-    assert bronze.where("invoice = '1'").first()["country"] == "United Kingdom"  # no \r
-    assert bronze.where("invoice = '7'").first()["description"] == 'A, "B"\r\nC'
-    logged = {r.path: (r.records, r.status) for r in ctx.store.read(log).collect()}
-    assert logged == {"bom.csv": (2, "ingested"), "quoted.csv": (1, "ingested"),
-                      "empty.csv": (0, "empty"), "header_only.csv": (0, "empty")}
+    rows = {(r._source_file, r._row_number): r for r in ctx.store.read(data).collect()}
+    assert {k: (r._line_number, r._corrupt_record, r._rescued) for k, r in rows.items()} == {
+        ("bom.csv", 1): (2, None, None), ("bom.csv", 2): (3, None, None),
+        ("quoted.csv", 1): (2, None, None)}
+    # the byte-order mark is not part of the first header name, no field keeps a \r
+    for n in (1, 2):
+        assert tuple(rows["bom.csv", n][c] for c in RAW) == (
+            str(n), "85048", "GLASS BALL", "12", "2023-01-01 07:45:00", "6.95", "13085",
+            "United Kingdom")
+    assert tuple(rows["quoted.csv", 1][c] for c in RAW) == (
+        "7", "1", 'A, "B"\r\nC', "1", "2023-01-01 00:00:00", "1", "2", "UK")
+    logged = {r.path: (r.records, r.corrupt_records, r.rescued_records, r.status)
+              for r in ctx.store.read(log).collect()}
+    assert logged == {"bom.csv": (2, 0, 0, "ingested"), "quoted.csv": (1, 0, 0, "ingested"),
+                      "empty.csv": (0, 0, 0, "empty"), "header_only.csv": (0, 0, 0, "empty")}
 
 
 def test_schema_drift_and_malformed_lines_are_kept(ctx):
-    data, _ = tables(ctx)
+    data, log = tables(ctx)
     write(ctx, "drift.csv", HEADER.strip() + ",Channel\n"
           "1,S,D,1,2023-01-01 00:00:00,1.0,5,UK,web\n1,2\n")
     report = bronze_run.ingest(ctx)
     assert (report.records, report.corrupt_records, report.rescued_records) == (2, 1, 1)
     rows = {r["_row_number"]: r for r in ctx.store.read(data).collect()}
-    assert rows[1]["_rescued"] == '{"Channel": "web"}' and rows[1]["_corrupt_record"] is None
-    assert rows[2]["_corrupt_record"] == "1,2" and rows[2]["invoice"] is None
+    assert sorted(rows) == [1, 2]
+    assert tuple(rows[1][c] for c in RAW) == (
+        "1", "S", "D", "1", "2023-01-01 00:00:00", "1.0", "5", "UK")
+    assert (rows[1]["_rescued"], rows[1]["_corrupt_record"], rows[1]["_line_number"]) == (
+        '{"Channel": "web"}', None, 2)
+    # the short line keeps its raw text; none of its fields is guessed
+    assert (rows[2]["_corrupt_record"], rows[2]["_rescued"], rows[2]["_line_number"]) == (
+        "1,2", None, 3)
+    assert [rows[2][c] for c in RAW] == [None] * len(RAW)
+    (entry,) = ctx.store.read(log).collect()
+    assert (entry.path, entry.records, entry.corrupt_records, entry.rescued_records) == (
+        "drift.csv", 2, 1, 1)
 
 
 def test_original_online_retail_format_is_read_through_the_header_mapping(ctx):
@@ -86,9 +126,10 @@ def test_original_online_retail_format_is_read_through_the_header_mapping(ctx):
           "CustomerID,Country\n536365,85123A,WHITE HANGING HEART,6,12/1/10 8:26,2.55,17850.0,"
           "United Kingdom\n")
     bronze_run.ingest(ctx)
-    row = ctx.store.read(data).first()
-    assert (row["invoice"], row["invoice_date"], row["price"], row["customer_id"]) == (
-        "536365", "12/1/10 8:26", "2.55", "17850.0")
+    (row,) = ctx.store.read(data).collect()
+    assert tuple(row[c] for c in RAW) == (
+        "536365", "85123A", "WHITE HANGING HEART", "6", "12/1/10 8:26", "2.55", "17850.0",
+        "United Kingdom")  # raw text as received: silver types and normalises it
 
 
 def test_a_changed_file_stops_the_run_unless_reingest_is_asked(ctx):
@@ -101,11 +142,18 @@ def test_a_changed_file_stops_the_run_unless_reingest_is_asked(ctx):
     assert ctx.store.version(data) == 0
     again = bronze_run.ingest(ctx, reingest_changed=True)
     assert (again.batch_id, again.records) == ("batch-000002", 3)
-    assert ctx.store.read(log).count() == 2
+    # the new content is a new batch next to the old one (bronze appends, silver dedupes)
+    assert landed(ctx) == [("batch-000001", "a.csv", 1, "1"), ("batch-000001", "a.csv", 2, "2"),
+                           ("batch-000002", "a.csv", 1, "1"), ("batch-000002", "a.csv", 2, "2"),
+                           ("batch-000002", "a.csv", 3, "3")]
+    assert sorted((r.batch_id, r.path, r.records, r.sha256)
+                  for r in ctx.store.read(log).collect()) == [
+        ("batch-000001", "a.csv", 2, sha256(month(2))),
+        ("batch-000002", "a.csv", 3, sha256(month(3)))]
 
 
 def test_a_crash_between_data_commit_and_log_update_does_not_duplicate(ctx, monkeypatch):
-    data, log = tables(ctx)
+    _, log = tables(ctx)
     write(ctx, "a.csv", month(4))
     real_write_log = bronze_run._write_log
 
@@ -115,13 +163,16 @@ def test_a_crash_between_data_commit_and_log_update_does_not_duplicate(ctx, monk
     monkeypatch.setattr(bronze_run, "_write_log", die)
     with pytest.raises(SystemExit):
         bronze_run.ingest(ctx)
-    assert ctx.store.read(data).count() == 4 and not ctx.store.exists(log)
+    rows = [("batch-000001", "a.csv", n, str(n)) for n in range(1, 5)]
+    assert landed(ctx) == rows and not ctx.store.exists(log)
     monkeypatch.setattr(bronze_run, "_write_log", real_write_log)
     report = bronze_run.ingest(ctx)
     assert report.batch_id is None  # recovered the log, nothing new to ingest
-    assert ctx.store.read(data).count() == 4
-    entry = ctx.store.read(log).first()
-    assert (entry.path, entry.records, entry.batch_id) == ("a.csv", 4, "batch-000001")
+    assert landed(ctx) == rows
+    (entry,) = ctx.store.read(log).collect()  # rebuilt from the manifest of the data commit
+    assert (entry.path, entry.records, entry.corrupt_records, entry.batch_id, entry.batch_seq,
+            entry.status, entry.sha256) == (
+        "a.csv", 4, 0, "batch-000001", 1, "ingested", sha256(month(4)))
 
 
 def test_invalid_encoding_is_a_clear_error_naming_the_file(ctx):
@@ -134,11 +185,14 @@ def test_invalid_encoding_is_a_clear_error_naming_the_file(ctx):
 
 
 def test_files_that_do_not_match_the_pattern_are_reported_not_ingested(ctx, caplog):
+    _, log = tables(ctx)
     write(ctx, "a.csv", month(1))
     write(ctx, "sales.xlsx", b"PK binary")
-    write(ctx, ".partial.csv", month(1))  # hidden: an upload in progress
+    write(ctx, ".partial.csv", month(1, start=50))  # hidden: an upload in progress
     report = bronze_run.ingest(ctx)
     assert report.files == 1
+    assert landed(ctx) == [("batch-000001", "a.csv", 1, "1")]
+    assert [r.path for r in ctx.store.read(log).collect()] == ["a.csv"]
     assert "do not match bronze.file_pattern" in caplog.text and "sales.xlsx" in caplog.text
     assert ".partial.csv" not in caplog.text
 
@@ -163,7 +217,12 @@ def test_a_failed_gate_leaves_bronze_and_its_folder_unchanged(ctx, tmp_path):
     assert (ctx.store.version(data), ctx.store.version(log)) == (0, 0)
     again = bronze_run.ingest(ctx)
     assert (again.batch_id, again.records) == ("batch-000002", 3)
-    assert ctx.store.read(data).count() == 5
+    assert landed(ctx) == [
+        ("batch-000001", "a.csv", 1, "1"), ("batch-000001", "a.csv", 2, "2"),
+        ("batch-000002", "b.csv", 1, "100"), ("batch-000002", "b.csv", 2, "101"),
+        ("batch-000002", "b.csv", 3, "102")]
+    assert sorted((r.batch_id, r.path) for r in ctx.store.read(log).collect()) == [
+        ("batch-000001", "a.csv"), ("batch-000002", "b.csv")]
 
 
 def test_a_batch_of_only_empty_files_is_committed_and_logged(ctx):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import ml
 from lakehouse.config import load_settings
 from ml import registry, tracking, ui
@@ -23,7 +25,7 @@ def test_a_configured_tracking_uri_wins(tmp_path):
 def test_telemetry_is_off_once_ml_is_imported():
     from mlflow.telemetry.utils import is_telemetry_disabled
 
-    assert ml.OFFLINE_ENV["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert set(ml.OFFLINE_ENV) <= set(os.environ)  # the import set every opt-out
     assert is_telemetry_disabled()
 
 
@@ -56,5 +58,16 @@ def test_ui_listens_on_localhost_over_the_local_store(settings):
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == str(settings.mlflow.ui_port)
     assert command[command.index("--backend-store-uri") + 1] == tracking.tracking_uri(settings)
-    assert ui.UI_ENV["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert ui.ui_command(settings, port=5099)[-1] == "5099"
+
+
+def test_ui_becomes_the_mlflow_server_without_job_workers_or_telemetry(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(ui.os, "execve", lambda *call: started.append(call))
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "true")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "false")
+    assert ui.main(["--env", "test", "--set", f"paths.mlflow={tmp_path}", "--port", "5099"]) == 0
+    ((path, argv, env),) = started
+    assert path == argv[0] and argv[1:4] == ["-m", "mlflow", "ui"] and argv[-1] == "5099"
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
