@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from bench.procmon import measure
 from bench.report import STAGES, STARTUP, TO_GOLD, render
 from bench.samples import Sample, SampleSpec, default_customers, ensure_sample, extend, working_copy
 from lakehouse.config import PROJECT_ROOT, load_settings
+from ml.tracking import git_commit
 
 BENCH = PROJECT_ROOT / "bench"
 PIPELINE_LINE = re.compile(r"^pipeline: (?:ml\.)?(\w+) (\d+(?:\.\d+)?) s$")
@@ -148,15 +148,6 @@ def bench_size(size: int, args: argparse.Namespace, incremental: bool) -> tuple[
     return run, inc
 
 
-def commit() -> str:
-    """The measured git commit, `+changes` when tracked files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
-                              text=True, check=False).stdout.strip()
-    return git("rev-parse", "--short", "HEAD") + (
-        "+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bench.run_bench`."""
     args = parse_args(argv)
@@ -165,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0],
                     "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
-        "commit": commit(), "options": {k: str(v) for k, v in vars(args).items()}, "runs": []}
+        "commit": git_commit(PROJECT_ROOT), "runs": [],
+        "options": {k: str(v) for k, v in vars(args).items()}}
     print(f"bench: sizes {sizes}, {results['machine']['cpus']} CPUs, commit "
           f"{results['commit']}", flush=True)
     for size in sizes:

@@ -20,8 +20,7 @@ INTEGERS = {T.IntegerType: np.int32, T.LongType: np.int64}
 
 def snapshot_dates(start: date, count: int) -> list[date]:
     """`count` month starts from `start`'s month."""
-    return [date(start.year + (start.month - 1 + i) // 12, (start.month - 1 + i) % 12 + 1, 1)
-            for i in range(count)]
+    return list(pd.date_range(start.replace(day=1), periods=count, freq="MS").date)
 
 
 def _snapshot(rng: np.random.Generator, ids: np.ndarray, base: np.ndarray, as_of: date,

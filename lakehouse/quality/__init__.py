@@ -12,15 +12,12 @@ The only package of the project that imports great_expectations. A stage:
 from lakehouse.quality._gx import build_data_docs, publish_docs
 from lakehouse.quality.gate import gate, validate
 from lakehouse.quality.results import (
-    RESULTS_SCHEMA,
     CheckResult,
     DataQualityError,
     ValidationReport,
-    record_results,
     results_frame,
 )
 from lakehouse.quality.rows import (
-    REASONS_COLUMN,
     ROW_LEVEL_TYPES,
     failed_condition,
     quality_reasons,
@@ -29,24 +26,17 @@ from lakehouse.quality.rows import (
 )
 from lakehouse.quality.suites import (
     Check,
-    Severity,
-    Suite,
     SuiteError,
     load_suite,
     parse_suite,
     read_suite,
-    suite_path,
 )
 
 __all__ = [
-    "REASONS_COLUMN",
-    "RESULTS_SCHEMA",
     "ROW_LEVEL_TYPES",
     "Check",
     "CheckResult",
     "DataQualityError",
-    "Severity",
-    "Suite",
     "SuiteError",
     "ValidationReport",
     "build_data_docs",
@@ -57,10 +47,8 @@ __all__ = [
     "publish_docs",
     "quality_reasons",
     "read_suite",
-    "record_results",
     "results_frame",
     "split_quarantine",
-    "suite_path",
     "validate",
     "with_quality_reasons",
 ]
