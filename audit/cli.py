@@ -5,6 +5,8 @@
     restore TABLE --version N --yes    make version N current again (preview without --yes)
     reproduce RUN_ID|latest            rebuild an MLflow run's training/test sets and verify
     maintain [--vacuum]                OPTIMIZE every table, then VACUUM (dry run unless --vacuum)
+    check [TABLE ...]                  find damaged tables (log, missing or unreadable files)
+    repair TABLE --yes                 recover a damaged table (preview without --yes)
 
 TABLE is a logical name (gold.customer_features) or a role (gold_features). Versions are
 numbers, never timestamps. Add --json for machine-readable output.
@@ -17,6 +19,7 @@ import argparse
 from audit.report import as_json, table
 from audit.tables import diff, drift_chart, history_rows, keys_for, resolve, restore_preview
 from lakehouse.cli import Stage, StageContext, run_stage
+from lakehouse.tables import DamagedTableError, TableNotFoundError
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +49,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     maintain.add_argument("--vacuum", action="store_true",
                           help="delete unreferenced files older than tables."
                                "vacuum_retention_hours (default: only list them)")
+    check = command("check", "check tables for damage (every configured table by default)")
+    check.add_argument("tables", nargs="*", metavar="TABLE")
+    repair = command("repair", "recover a damaged table: move damaged log files aside, or "
+                               "drop data files that cannot be read (their rows are lost)")
+    repair.add_argument("table")
+    repair.add_argument("--yes", action="store_true", help="really repair (else preview)")
 
 
 def _history(ctx: StageContext, args: argparse.Namespace) -> int:
@@ -78,8 +87,16 @@ def _diff(ctx: StageContext, args: argparse.Namespace) -> int:
 
 def _restore(ctx: StageContext, args: argparse.Namespace) -> int:
     name, role = resolve(ctx.settings, args.table)
-    preview = restore_preview(ctx.store, name, keys_for(ctx.settings, role, name),
-                              args.version)
+    try:
+        preview = restore_preview(ctx.store, name, keys_for(ctx.settings, role, name),
+                                  args.version)
+    except Exception as err:  # the current version of a damaged table cannot be read
+        damaged = ctx.store.explain(err)
+        if damaged is None:
+            raise
+        preview = {"table": name, "current_version": ctx.store.version(name),
+                   "restore_version": args.version, "rows": {"unknown": str(damaged)},
+                   "schema_changes": []}
     if not args.yes:
         preview["restored"] = False
         print(as_json(preview) if args.json else
@@ -118,12 +135,58 @@ def _maintain(ctx: StageContext, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(ctx: StageContext, args: argparse.Namespace) -> int:
+    names = [resolve(ctx.settings, t)[0] for t in args.tables] or \
+        list(ctx.settings.tables.names.model_dump().values())
+    rows, damaged = [], 0
+    for name in names:
+        try:
+            ctx.store.check(name)
+            state = "ok"
+        except TableNotFoundError:
+            if args.tables:
+                raise
+            continue  # not written yet
+        except DamagedTableError as err:
+            state, damaged = f"damaged: {err}", damaged + 1
+        rows.append({"table": name, "state": state})
+    print(as_json(rows) if args.json else table(rows))
+    return 1 if damaged else 0
+
+
+def _repair(ctx: StageContext, args: argparse.Namespace) -> int:
+    name, _ = resolve(ctx.settings, args.table)
+    result = {"table": name, **ctx.store.repair(name, dry_run=not args.yes),
+              "repaired": bool(args.yes)}
+    if args.json:
+        print(as_json(result))
+    elif result["action"] == "none":
+        print(f"{name}: no damage found, nothing to repair")
+    elif result["action"] == "move_log_files":
+        done = (f"moved to {result['moved_to']}; the table is at version {result['version']}"
+                if args.yes else "would be moved out of the log. Nothing changed: add --yes")
+        print(f"{name}: {result['problem']}.\n" + "\n".join(result["files"]) + f"\n{done}")
+    else:
+        done = (f"rewritten without them as version {result['version']}: "
+                f"{result['rows_lost']} rows lost" if args.yes else
+                "would be dropped from the table with their rows. Nothing changed: add --yes")
+        print(f"{name}: data files that cannot be read:\n" + "\n".join(result["files"]) +
+              f"\n{done}")
+    return 0
+
+
+def _writes(args: argparse.Namespace) -> bool:
+    """Commands that change tables hold the lake's lock; the others only read."""
+    return args.command == "maintain" or (args.command in ("restore", "repair")
+                                          and bool(args.yes))
+
+
 COMMANDS = {"history": _history, "diff": _diff, "restore": _restore, "reproduce": _reproduce,
-            "maintain": _maintain}
+            "maintain": _maintain, "check": _check, "repair": _repair}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m audit`."""
     return run_stage(Stage("audit", __doc__.splitlines()[0],
                            lambda ctx, args: COMMANDS[args.command](ctx, args),
-                           add_arguments=_arguments), argv=argv)
+                           add_arguments=_arguments, writes=_writes), argv=argv)

@@ -7,13 +7,14 @@ key, so a validation error names the key *and* the file or variable it came from
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings
@@ -90,13 +91,31 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"configuration file {path} is missing") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read the configuration file {path}: "
+                          f"{err.strerror or err}") from None
     except (yaml.YAMLError, ValueError) as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(yaml_problem(path, err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     return data
+
+
+def yaml_problem(path: Path, err: Exception) -> str:
+    """`<file>, line N, column M: not valid YAML: <what>; fix the file there`, from a YAML
+    parser error (whose marks count from 0)."""
+    mark = getattr(err, "problem_mark", None)
+    if not isinstance(err, yaml.MarkedYAMLError) or mark is None:
+        return f"{path}: not valid YAML: {err}; fix the file"
+    what = err.problem or "syntax error"
+    start = err.context_mark
+    if err.context and start is not None and (start.line, start.column) != (mark.line,
+                                                                             mark.column):
+        what += f" ({err.context} at line {start.line + 1}, column {start.column + 1})"
+    return (f"{path}, line {mark.line + 1}, column {mark.column + 1}: not valid YAML: "
+            f"{what}; fix the file there")
 
 
 def _merge(into: dict, origin: dict, new: Mapping, source: str, prefix: tuple[str, ...]) -> None:
@@ -146,7 +165,7 @@ def _describe(err: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
         key = ".".join(loc)
         source = _source_of(loc, origin)
         if problem["type"] == "extra_forbidden":
-            what = "unknown key"
+            what = "unknown key" + _known_keys(loc)
         elif problem["type"] == "missing":
             what = "required key is missing"
         elif isinstance(problem.get("input"), Mapping):  # a whole-section check
@@ -157,8 +176,53 @@ def _describe(err: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
+_DERIVED = ("env", "project_root", "sources")  # set by load_settings, not by files
+
+
+def _known_keys(loc: tuple[str, ...]) -> str:
+    """` (did you mean spark.master?)` or ` (keys of spark: ...)` for an unknown key at
+    `loc` (empty inside a free-form mapping)."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = next((f for name, f in model.model_fields.items()
+                      if part in (name, f.alias)), None)
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return ""  # inside a free-form mapping (spark.conf, ...): any key is fine
+    known = [f.alias or name for name, f in model.model_fields.items()
+             if name not in _DERIVED]
+    section = ".".join(loc[:-1])
+    close = difflib.get_close_matches(loc[-1], known, n=1)
+    if close:
+        return f" (did you mean {'.'.join((*loc[:-1], close[0]))}?)"
+    return f" (keys of {section or 'the top level'}: {', '.join(known)})"
+
+
 def _source_of(loc: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
+    """Where the key at `loc` (or its closest parent) was set; `file, line N` for a file."""
     for end in range(len(loc), 0, -1):
         if loc[:end] in origin:
-            return origin[loc[:end]]
+            source = origin[loc[:end]]
+            line = _line_of(source, loc[:end])
+            return f"{source}, line {line}" if line else source
     return "not set in any file"
+
+
+def _line_of(source: str, loc: tuple[str, ...]) -> int | None:
+    """The line of key `loc` in the YAML file `source` (None: not a file, or not found)."""
+    if not source.endswith((".yml", ".yaml")):
+        return None
+    try:
+        node = yaml.compose(Path(source).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, ValueError):
+        return None
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        matches = [(k, v) for k, v in node.value if str(k.value) == part]
+        if not matches:
+            return line
+        match = matches[-1]  # a repeated key: the last one counts
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line

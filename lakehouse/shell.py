@@ -38,8 +38,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m lakehouse.shell`."""
-    return run_stage(Stage("shell", __doc__.splitlines()[0], _body,
-                           add_arguments=_arguments), argv=argv)
+    return run_stage(Stage("shell", __doc__.splitlines()[0], _body,  # reads: no lake lock
+                           add_arguments=_arguments, writes=lambda args: False), argv=argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.errors import LakehouseError
 from lakehouse.jars import jar_paths
+from lakehouse.logs import current_log_file
 from lakehouse.settings import Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -48,6 +49,9 @@ def get_spark(settings: Settings) -> SparkSession:
     jars = jar_paths(settings.paths.jars)  # before the JVM: a clear message, not a trace
     log4j = settings.project_root / "conf" / "log4j2.properties"
     java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j}"
+    log_file = current_log_file()
+    if log_file is not None:  # the JVM's warnings and stack traces go to the run's log file
+        java_opts += f' -Dlakehouse.log.appender=file "-Dlakehouse.log.file={log_file}"'
     builder = (
         SparkSession.builder.master(cfg.master)
         .appName(cfg.app_name)

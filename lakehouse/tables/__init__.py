@@ -3,6 +3,7 @@
 from pyspark.sql import SparkSession
 
 from lakehouse.settings import Settings
+from lakehouse.tables.damage import DamagedTableError
 from lakehouse.tables.model import (
     AppTxn,
     CommitResult,
@@ -29,6 +30,7 @@ __all__ = [
     "AppTxn",
     "CommitResult",
     "ConcurrentCommitError",
+    "DamagedTableError",
     "HistoryEntry",
     "MergeKeyError",
     "SchemaMismatchError",

@@ -20,6 +20,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.tables.damage import (
+    DamagedTableError,
+    LogCache,
+    check_log,
+    inspect_log,
+    missing_files_error,
+    move_aside,
+)
+from lakehouse.tables.damage import explain as explain_damage
 from lakehouse.tables.model import (
     AppTxn,
     CommitResult,
@@ -59,6 +68,7 @@ class TableStore:
         self.catalog, self.schema_name = catalog, schema
         self.properties = dict(properties or {})
         self.table_properties = {k: dict(v) for k, v in (table_properties or {}).items()}
+        self._log_cache = LogCache()  # log files of local tables already found sound
 
     # ---- names -----------------------------------------------------------------------
     def location(self, name: str) -> str:
@@ -103,7 +113,17 @@ class TableStore:
         """True when the table exists."""
         if self._in_catalog:
             return self.spark.catalog.tableExists(self._table_name(name))
-        return DeltaTable.isDeltaTable(self.spark, self.location(name))
+        # Before Delta reads the log: DamagedTableError if it would fail or read it wrong
+        check_log(name, self.location(name), self._log_cache)
+        if DeltaTable.isDeltaTable(self.spark, self.location(name)):
+            return True
+        # The JVM caches each table's log, "no table here" included: a table another
+        # process created since this session last looked is seen once its log is read.
+        try:
+            self.spark.sql(f"DESCRIBE HISTORY {self.identifier(name)} LIMIT 1").collect()
+        except AnalysisException:
+            return False
+        return True
 
     def _delta(self, name: str) -> DeltaTable:
         if not self.exists(name):
@@ -128,16 +148,98 @@ class TableStore:
     def _check_files(self, name: str, version: int, df: DataFrame) -> None:
         """TableNotFoundError when an older version's data files are gone (vacuumed or
         deleted): said before any job instead of failing halfway through one."""
+        missing = self._missing_files(df, first_only=True)
+        if missing:
+            raise TableNotFoundError(
+                f"{name} version {version} refers to data files that no longer exist "
+                f"(vacuumed or deleted), e.g. {missing[0]}")
+
+    def _missing_files(self, df: DataFrame, *, first_only: bool = False) -> list[str]:
+        """The data files `df` reads that do not exist (none known under Spark Connect,
+        where the server reports them at the first action)."""
         jsc = getattr(self.spark, "_jsc", None)
-        if jsc is None:  # Spark Connect: the server reports it at the first action
-            return
+        if jsc is None:
+            return []
         conf, hadoop_path = jsc.hadoopConfiguration(), self.spark._jvm.org.apache.hadoop.fs.Path
+        missing = []
         for uri in df.inputFiles():
             path = hadoop_path(uri)
             if not path.getFileSystem(conf).exists(path):
-                raise TableNotFoundError(
-                    f"{name} version {version} refers to data files that no longer exist "
-                    f"(vacuumed or deleted), e.g. {uri}")
+                missing.append(uri)
+                if first_only:
+                    break
+        return missing
+
+    # ---- damage --------------------------------------------------------------------
+    def explain(self, err: BaseException) -> DamagedTableError | None:
+        """A Spark failure on a file of a local table (a data file missing, a log file
+        unreadable) as a DamagedTableError naming the table and the recovery."""
+        return None if self._in_catalog else explain_damage(err, self.lake_root)
+
+    def check(self, name: str) -> None:
+        """DamagedTableError when the table's log is damaged or a file of its current
+        version is missing or unreadable (every row is read once, like FSCK's
+        `VERIFY ALL FILES`); TableNotFoundError when there is no such table."""
+        df = self.read(name)  # checks the log first
+        if not self._in_catalog:
+            missing = self._missing_files(df)
+            if missing:
+                raise missing_files_error(name, Path(self.location(name)), missing)
+        try:
+            df.write.format("noop").mode("overwrite").save()
+        except Exception as err:
+            damaged = self.explain(err)
+            if damaged is None:
+                raise
+            raise damaged from None
+
+    def repair(self, name: str, *, dry_run: bool = True) -> dict[str, Any]:
+        """Recover a damaged local table (what `check` reports), or say what would be done.
+
+        A damaged commit file or checkpoint: moved (with the commits after it) into the
+        table's `_damaged/` folder, so Delta reads the table as of the last sound version
+        (nothing is deleted). Data files that are missing or unreadable: the table is
+        rewritten without them in one commit (delta-spark's counterpart of Databricks'
+        `FSCK REPAIR TABLE`; their rows are lost). Returns what was (or would be) done:
+        `action` ('none', 'move_log_files', 'drop_data_files') and its details."""
+        if self._in_catalog:
+            raise TableStoreError(f"{name}: repair works on local tables; on Databricks use "
+                                  f"FSCK REPAIR TABLE {self.identifier(name)}")
+        folder = Path(self.location(name))
+        problem = inspect_log(name, folder, LogCache())
+        if problem is not None:
+            if not problem.move:
+                raise DamagedTableError(f"table {name} is damaged: {problem.what}. "
+                                        f"{problem.recovery}", table=name, problem=problem)
+            result = {"action": "move_log_files", "problem": problem.what,
+                      "files": [str(p) for p in problem.move]}
+            if not dry_run:
+                result["moved_to"] = str(move_aside(folder, problem.move))
+                self._forget_logs()
+                result["version"] = self.version(name)
+            return result
+        try:
+            self.check(name)
+            return {"action": "none"}
+        except DamagedTableError as err:
+            files = list(err.missing_files)
+        result = {"action": "drop_data_files", "files": files}
+        if dry_run:
+            return result
+        rows_before = self.read(name).count()  # from the log's statistics: no file read
+        skip = {"spark.sql.files.ignoreMissingFiles": "true",
+                "spark.sql.files.ignoreCorruptFiles": "true"}
+        with _session_confs(self.spark, skip):
+            commit = self.write(name, self.read(name), mode="overwrite",
+                                metadata={"repair": "drop_data_files", "files": files})
+        return {**result, "version": commit.version,
+                "rows_lost": rows_before - commit.metrics.get("rows_written", 0)}
+
+    def _forget_logs(self) -> None:
+        """Drop delta-spark's cached table states (after log files were moved)."""
+        jvm = getattr(self.spark, "_jvm", None)
+        if jvm is not None:
+            jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
 
     def changes(self, name: str, *, after_version: int) -> DataFrame:
         """The table's Change Data Feed for versions after `after_version` (the table must

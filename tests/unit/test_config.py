@@ -102,3 +102,17 @@ def test_settings_are_immutable():
     settings = load_settings("test", environ={})
     with pytest.raises(ValidationError):
         settings.spark.shuffle_partitions = 1
+
+
+def test_a_yaml_error_and_a_bad_value_name_the_file_and_line(tmp_path):
+    conf = write_conf(tmp_path, overlay="spark:\n  master: local\n  shuffle_partitions: [1\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", conf_dir=conf, environ={})
+    assert str(err.value).startswith(f"{conf / 'local.yml'}, line 4, column 1: not valid YAML")
+    assert "(while parsing a flow sequence at line 3, column 23); fix the file there" in str(
+        err.value)
+    (conf / "local.yml").write_text("spark:\n  master: local\n  shufle_partitions: 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", conf_dir=conf, environ={})
+    assert ("spark.shufle_partitions: unknown key (did you mean spark.shuffle_partitions?) "
+            f"[{conf / 'local.yml'}, line 3]") in str(err.value)
