@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 RAW_COLUMNS = ("invoice", "stock_code", "description", "quantity", "invoice_date", "price",
@@ -147,23 +148,44 @@ def quality_rules(checks: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return rules
 
 
-def rejection_rules(*, quarantine_missing_customer: bool) -> dict[str, str]:
-    """Reason code -> SQL condition, the rules of silver.transform.rejection_rules."""
+def number_rules(raw: str, typed: str, name: str, limit: float) -> dict[str, str]:
+    """SQL of silver.transform._number_rules: unparseable, non-finite, out of range."""
+    text = f"trim(raw_{raw}, ' ')"
+    untyped = f"raw_{raw} IS NOT NULL AND {text} <> '' AND {typed} IS NULL"
+    non_finite = f"regexp_full_match({text}, '[+-]?(?i:nan|inf|infinity)')"
+    too_large = (f"regexp_full_match({text}, {quote(DECIMAL_TEXT)}) AND coalesce(abs("
+                 f"try_cast({text} AS DOUBLE)), 'inf'::DOUBLE) > {float(limit)!r}")
+    return {f"unparseable_{name}": f"{untyped} AND NOT ({non_finite}) AND NOT ({too_large})",
+            f"non_finite_{name}": f"{untyped} AND {non_finite}",
+            f"{name}_out_of_range": f"({untyped} AND {too_large}) OR {typed} > {limit!r} "
+                                    f"OR {typed} < -{limit!r}"}
+
+
+def rejection_rules(*, quarantine_missing_customer: bool, silver: Any,
+                    ingested_at: datetime) -> dict[str, str]:
+    """Reason code -> SQL condition, the rules of silver.transform.rejection_rules
+    (`silver`: the silver settings, `ingested_at`: the rows' ingestion time, naive UTC)."""
     ok = "_corrupt_record IS NULL"
 
     def unparseable(raw: str, typed: str) -> str:
         return f"{ok} AND raw_{raw} IS NOT NULL AND trim(raw_{raw}, ' ') <> '' AND {typed} IS NULL"
 
+    quantity = number_rules("quantity", "quantity", "quantity", silver.max_abs_quantity)
+    price = number_rules("price", "unit_price", "price", silver.max_abs_unit_price)
+    latest = (f"TIMESTAMP '{ingested_at.isoformat(sep=' ')}' "
+              f"+ INTERVAL {int(silver.max_minutes_after_ingestion)} MINUTE")
     rules = {
         "malformed_line": "_corrupt_record IS NOT NULL",
         "missing_invoice": f"{ok} AND invoice IS NULL",
         "missing_stock_code": f"{ok} AND stock_code IS NULL",
         "missing_quantity": f"{ok} AND raw_quantity IS NULL",
-        "unparseable_quantity": unparseable("quantity", "quantity"),
+        **{code: f"{ok} AND ({rule})" for code, rule in quantity.items()},
         "missing_price": f"{ok} AND raw_price IS NULL",
-        "unparseable_price": unparseable("price", "unit_price"),
+        **{code: f"{ok} AND ({rule})" for code, rule in price.items()},
         "missing_date": f"{ok} AND raw_invoice_date IS NULL",
         "unparseable_date": unparseable("invoice_date", "invoice_ts"),
+        "date_before_min_date": f"{ok} AND invoice_date < DATE '{silver.min_date.isoformat()}'",
+        "date_after_ingestion": f"{ok} AND invoice_ts > {latest}",
         "zero_price": f"{ok} AND NOT is_cancellation AND unit_price = 0",
         "negative_price": f"{ok} AND NOT is_cancellation AND unit_price < 0",
         "zero_quantity": f"{ok} AND quantity = 0",
@@ -185,10 +207,14 @@ def reasons_expression(rules: Mapping[str, str]) -> str:
     return f"list_filter([{cases}], lambda x: x IS NOT NULL)"
 
 
-def silver_rows_sql(bronze: str, settings: Any, quarantine_checks: Sequence[Mapping]) -> str:
-    """SQL: every bronze row typed, with its reject reasons (empty list: valid)."""
+def silver_rows_sql(bronze: str, settings: Any, quarantine_checks: Sequence[Mapping],
+                    ingested_at: datetime | None = None) -> str:
+    """SQL: every bronze row typed, with its reject reasons (empty list: valid).
+    `ingested_at` (naive UTC; default: now) stands for bronze's `_ingested_at`."""
+    ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
     rules = rejection_rules(
-        quarantine_missing_customer=settings.silver.quarantine_missing_customer)
+        quarantine_missing_customer=settings.silver.quarantine_missing_customer,
+        silver=settings.silver, ingested_at=ingested_at)
     rules.update(quality_rules(quarantine_checks))
     return f"""
       WITH typed AS (SELECT {typed_select(settings.silver)} FROM {bronze}),

@@ -6,9 +6,12 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from bronze.source import uncompressed_name
 from lakehouse.errors import LakehouseError
+
+REJECTED = "rejected"  # ingest log status of a file that could not be read
 
 
 class ChangedFileError(LakehouseError):
@@ -33,6 +36,8 @@ class LoggedFile:
     path: str
     sha256: str
     batch_id: str
+    status: str = "ingested"
+    reason: str | None = None  # why a rejected file was
 
 
 @dataclass(frozen=True)
@@ -43,33 +48,47 @@ class Plan:
     unchanged: tuple[LandingFile, ...] = ()
     duplicate_content: tuple[tuple[LandingFile, LoggedFile], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # Files rejected before with this very content, read again (a setting may have
+    # changed), with their log entry: `ingest` holds them too.
+    retried: tuple[tuple[LandingFile, LoggedFile], ...] = ()
 
 
 def discover(landing: Path, pattern: str) -> list[LandingFile]:
-    """Files under `landing` matching `pattern`, sorted by path; hidden files and
-    folders (names starting with '.' or '_', e.g. uploads in progress) are skipped."""
+    """Files under `landing` matching `pattern` (`matches`), sorted by path; hidden files
+    and folders (names starting with '.' or '_', e.g. uploads in progress) are skipped."""
     if not landing.is_dir():
         raise LakehouseError(f"landing folder {landing} does not exist (paths.landing)")
     found = []
-    for path in sorted(landing.rglob(pattern)):
-        rel = path.relative_to(landing)
-        if not path.is_file() or any(p.startswith((".", "_")) for p in rel.parts):
-            continue
-        stat = path.stat()
-        found.append(LandingFile(rel.as_posix(), str(path), stat.st_size,
-                                 int(stat.st_mtime * 1000), sha256_of(path)))
+    for path, rel in _visible(landing):
+        if matches(rel, pattern):
+            stat = path.stat()
+            found.append(LandingFile(rel, str(path), stat.st_size,
+                                     int(stat.st_mtime * 1000), sha256_of(path)))
     return found
+
+
+def matches(rel: str, pattern: str) -> bool:
+    """Whether the landing file at `rel` matches the glob `pattern` as `Path.rglob` does,
+    by its name as stored or without a compression suffix: '*.csv' takes `x.csv.gz`
+    (read) and `x.csv.zip` (refused with the reason) too, never ignores them."""
+    return any(PurePosixPath(n).match(pattern) for n in {rel, uncompressed_name(rel)})
 
 
 def unmatched(landing: Path, pattern: str) -> list[str]:
     """Visible files under `landing` that `pattern` does not match (e.g. an .xlsx dropped
     next to the CSV files): reported, so they are not ignored silently."""
-    matched = {p for p in landing.rglob(pattern)}
-    return sorted(
-        p.relative_to(landing).as_posix() for p in landing.rglob("*")
-        if p.is_file() and p not in matched
-        and not any(part.startswith((".", "_")) for part in p.relative_to(landing).parts)
-    )
+    return [rel for _, rel in _visible(landing) if not matches(rel, pattern)]
+
+
+def _visible(landing: Path) -> list[tuple[Path, str]]:
+    """(path, '/'-separated path relative to `landing`) of the files under it, sorted,
+    but for hidden ones (a part of the path starts with '.' or '_')."""
+    found = []
+    for path in sorted(landing.rglob("*")):
+        rel = path.relative_to(landing)
+        if path.is_file() and not any(p.startswith((".", "_")) for p in rel.parts):
+            found.append((path, rel.as_posix()))
+    return found
 
 
 def sha256_of(path: Path, chunk: int = 4 << 20) -> str:
@@ -90,15 +109,24 @@ def plan_ingestion(
 ) -> Plan:
     """Decide per file: new -> ingest; same path and hash as logged -> unchanged; same
     path, other hash -> error (or ingest as a new batch with on_changed_file='reingest');
-    same content as another logged file -> skip (or ingest with 'ingest')."""
+    same content as another logged file -> skip (or ingest with 'ingest'). A file whose
+    latest entry is 'rejected' is read again: fixed (other hash) or as it was (retried:
+    an encoding or header setting may have changed since)."""
     by_path: dict[str, LoggedFile] = {}
     by_hash: dict[str, LoggedFile] = {}
     for entry in logged:
         by_path[entry.path] = entry  # the latest batch wins
-        by_hash.setdefault(entry.sha256, entry)
-    ingest, unchanged, duplicates, changed = [], [], [], []
+        if entry.status != REJECTED:  # its content is not in bronze
+            by_hash.setdefault(entry.sha256, entry)
+    ingest, unchanged, duplicates, changed, retried = [], [], [], [], []
     for file in files:
         known = by_path.get(file.path)
+        if known is not None and known.status == REJECTED:
+            if known.sha256 == file.sha256:
+                retried.append((file, known))
+                ingest.append(file)
+                continue
+            known = None  # fixed since: a new file
         if known is not None and known.sha256 == file.sha256:
             unchanged.append(file)
         elif known is not None:
@@ -121,7 +149,7 @@ def plan_ingestion(
     notes += tuple(f"{f.path} skipped: same content as {k.path} ({k.batch_id})"
                    for f, k in duplicates)
     return Plan(tuple(ingest + [f for f, _ in changed]), tuple(unchanged), tuple(duplicates),
-                notes)
+                notes, tuple(retried))
 
 
 def relative_to(path: str, root: Path) -> str:

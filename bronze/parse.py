@@ -1,9 +1,9 @@
 """Parse landing CSV files into raw bronze records: every physical record kept.
 
 Pure Python (the csv module, which handles quoted commas, quotes and newlines exactly),
-streamed in batches so memory stays bounded whatever the file size. Spark runs it one
-file per task, each task writing its records as Parquet (`bronze.read`, `bronze.stage`);
-it has no Spark dependency itself, so it is unit tested on plain strings.
+streamed in batches so memory stays bounded whatever the file size. Spark runs it inside
+its tasks (`bronze.read`, `bronze.stage`); it has no Spark dependency itself, so it is
+unit tested on plain strings.
 """
 
 from __future__ import annotations
@@ -166,30 +166,37 @@ def parse_records(
     # line in Python.
     lines, shadow = itertools.tee(lines)
     reader = csv.reader(lines, delimiter=delimiter, strict=False)
-    fields = next((f for f in reader if f), None)  # blank lines yield no record
-    if fields is None:
-        return
-    header = map_header(fields, aliases, required, source)
-    raw = _RawText(shadow)
-    width, blank = header.width, (None,) * header.width
-    flat: list[str | None] = []
-    starts: list[int] = []
-    corrupt: dict[int, str] = {}
-    row_number, end = 1, reader.line_num
-    for fields in reader:
-        start, end = end + 1, reader.line_num
-        if not fields:
-            continue
-        if len(fields) != width:
-            corrupt[len(starts)] = raw.cut(start, end)
-            fields = blank
-        flat.extend(fields)
-        starts.append(start)
-        if len(starts) >= batch_rows:
-            yield RawBatch(source, header, flat, starts, corrupt, row_number)
-            row_number += len(starts)
-            flat, starts, corrupt = [], [], {}
-            raw.skip_to(end)  # bounds the tee's buffer
+    end = 0  # last line of the last record read
+    try:
+        fields = next((f for f in reader if f), None)  # blank lines yield no record
+        if fields is None:
+            return
+        header = map_header(fields, aliases, required, source)
+        raw = _RawText(shadow)
+        width, blank = header.width, (None,) * header.width
+        flat: list[str | None] = []
+        starts: list[int] = []
+        corrupt: dict[int, str] = {}
+        row_number, end = 1, reader.line_num
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if not fields:
+                continue
+            if len(fields) != width:
+                corrupt[len(starts)] = raw.cut(start, end)
+                fields = blank
+            flat.extend(fields)
+            starts.append(start)
+            if len(starts) >= batch_rows:
+                yield RawBatch(source, header, flat, starts, corrupt, row_number)
+                row_number += len(starts)
+                flat, starts, corrupt = [], [], {}
+                raw.skip_to(end)  # bounds the tee's buffer
+    except csv.Error as err:  # a field beyond csv.field_size_limit(): an unclosed quote
+        raise FileFormatError(
+            f"{source}: the record starting at line {end + 1} has a field longer than "
+            f"{csv.field_size_limit():,} characters ({err}), probably after an unclosed "
+            "quote; fix the quoting in the file") from None
     if starts:
         yield RawBatch(source, header, flat, starts, corrupt, row_number)
 

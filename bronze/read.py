@@ -1,13 +1,14 @@
 """Spark side of parsing: the landing files as one DataFrame, parsed inside the tasks.
 
 Each task parses a group of files with the csv module into Arrow batches
-(`bronze.stage`, through `mapInArrow`); no record passes through the driver.
+(`bronze.stage`, through `mapInArrow`); no record passes through the driver. A file
+that cannot be read does not fail the task: it ends with a marker row
+(`bronze.stage.file_batches`) that the driver finds in its per-file counts.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -19,13 +20,11 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from bronze.landing import LandingFile
 from bronze.parse import CORRUPT, LINE_NUMBER, RESCUED, ROW_NUMBER, SOURCE_FILE
-from bronze.stage import parse_batches
-from lakehouse.errors import LakehouseError
+from bronze.source import encoding_for
+from bronze.stage import file_batches
 
 BATCH_ID = "_batch_id"
 INGESTED_AT = "_ingested_at"
-
-_ERROR = re.compile(r"FileFormatError: (.+)")
 T_ = TypeVar("T_")
 
 
@@ -61,10 +60,12 @@ def parse_landing_files(
     required: Sequence[str],
     delimiter: str,
     encoding: str,
+    encodings: Mapping[str, str],
 ) -> DataFrame:
     """The records of `files` with the schema `table_schema(aliases)`, parsed lazily in
-    `group_files` tasks. A file that cannot be read at all fails the job with a
-    FileFormatError naming it (see `file_format_error`)."""
+    `group_files` tasks, each file in `encoding` unless a pattern of `encodings` matches
+    its path (`bronze.source.encoding_for`). A file that cannot be read gives its marker
+    row instead of failing the job."""
     schema = table_schema(list(aliases))
     arrow_schema = to_arrow_schema(schema)
     constants = {BATCH_ID: batch_id, INGESTED_AT: ingested_at}
@@ -74,14 +75,14 @@ def parse_landing_files(
     def parse(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for task in tasks:
             for group in task.column(0).to_pylist():
-                for source, path in json.loads(group):
-                    yield from parse_batches(source, path, schema=arrow_schema,
-                                             constants=constants, aliases=aliases,
-                                             required=required, delimiter=delimiter,
-                                             encoding=encoding)
+                for source, path, file_encoding in json.loads(group):
+                    yield from file_batches(source, path, schema=arrow_schema,
+                                            constants=constants, aliases=aliases,
+                                            required=required, delimiter=delimiter,
+                                            encoding=file_encoding)
 
-    groups = group_files([(f.path, f.absolute) for f in files], [f.size for f in files],
-                         spark.sparkContext.defaultParallelism)
+    items = [(f.path, f.absolute, encoding_for(f.path, encoding, encodings)) for f in files]
+    groups = group_files(items, [f.size for f in files], spark.sparkContext.defaultParallelism)
     # One group per partition: parallelize with as many slices as elements.
     tasks = spark.sparkContext.parallelize([(json.dumps(g),) for g in groups],
                                            max(len(groups), 1))
@@ -102,9 +103,3 @@ def group_files(items: Sequence[T_], sizes: Sequence[int], cores: int) -> list[l
         loads[lightest] += size
     return [g for g in groups if g]
 
-
-def file_format_error(err: Exception) -> LakehouseError | None:
-    """The FileFormatError raised inside a Spark task, as a clean error, if that is what
-    `err` (a Py4J/Python worker exception) carries."""
-    match = _ERROR.search(str(err))
-    return LakehouseError(f"cannot read a landing file: {match.group(1)}") if match else None

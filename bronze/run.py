@@ -1,9 +1,10 @@
 """`make bronze`: ingest new landing files into bronze, exactly once, nothing lost.
 
 A batch: Spark tasks parse the new files (`bronze.read`) into a cached DataFrame; its
-per-file counts and the quality gate read the cache; one Delta commit appends it (with
-the batch's file manifest and an application transaction id, so a retry never appends
-twice); then the ingest log records the files.
+per-file counts (which also find the files that cannot be read, `bronze.unreadable`)
+and the quality gate read the cache; one Delta commit appends it (with the batch's file
+manifest and an application transaction id, so a retry never appends twice); then the
+ingest log records the files, rejected ones with their reason.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from bronze.ingest_log import file_manifest, log_rows, logged_files
-from bronze.landing import LandingFile, discover, plan_ingestion, unmatched
-from bronze.parse import CORRUPT, RESCUED, SOURCE_FILE
-from bronze.read import file_format_error, parse_landing_files
+from bronze.ingest_log import add_reason_column, file_manifest, log_rows, logged_files
+from bronze.landing import Plan, discover, plan_ingestion, unmatched
+from bronze.read import parse_landing_files
+from bronze.unreadable import (
+    per_file_counts,
+    readable_rows,
+    still_rejected,
+    unreadable_error,
+)
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import gate
@@ -49,15 +53,22 @@ class BatchReport:
     bronze_version: int | None
     log_version: int | None
     seconds: float
+    rejected: int = 0  # files that cannot be read, logged as rejected by this run
+    still_rejected: int = 0  # rejected before, read again, rejected for the same reason
+    log_table: str = "bronze.ingest_log"
 
     def line(self) -> str:
+        notes = "".join(
+            f"; {n} file{'s' * (n > 1)} {what} (see {self.log_table})"
+            for n, what in ((self.rejected, "rejected"), (self.still_rejected,
+                                                         "still rejected")) if n)
         if self.batch_id is None:
             return (f"bronze: no new files; tables unchanged (bronze version "
-                    f"{self.bronze_version}, log version {self.log_version})")
+                    f"{self.bronze_version}, log version {self.log_version}){notes}")
         return (f"bronze: {self.batch_id}: {self.files} files ({self.empty_files} empty), "
                 f"{self.records:,} records ({self.corrupt_records:,} corrupt, "
                 f"{self.rescued_records:,} with rescued columns) -> bronze version "
-                f"{self.bronze_version}, log version {self.log_version}; "
+                f"{self.bronze_version}, log version {self.log_version}{notes}; "
                 f"{self.seconds:.1f} s")
 
 
@@ -83,22 +94,38 @@ def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
                     ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
     if not plan.ingest:
         return BatchReport(None, 0, 0, 0, 0, 0, store.version_if_exists(data_table),
-                           store.version_if_exists(log_table), time.perf_counter() - started)
+                           store.version_if_exists(log_table), time.perf_counter() - started,
+                           log_table=log_table)
     seq = _last_seq(store, data_table) + 1
     batch_id, now = f"batch-{seq:06d}", datetime.now(UTC)
-    return _write_batch(ctx, list(plan.ingest), seq, batch_id, now, started)
+    return _write_batch(ctx, plan, seq, batch_id, now, started)
 
 
-def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id: str,
+def _write_batch(ctx: StageContext, plan: Plan, seq: int, batch_id: str,
                  now: datetime, started: float) -> BatchReport:
-    cfg, store = ctx.settings.bronze, ctx.store
-    table = ctx.settings.tables.names.bronze_transactions
-    batch = parse_landing_files(ctx.spark, files, batch_id=batch_id, ingested_at=now,
-                                aliases=cfg.header_aliases, required=cfg.required_columns,
-                                delimiter=cfg.delimiter, encoding=cfg.encoding)
-    batch = batch.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once: counts, gate, write
+    cfg, store, names = ctx.settings.bronze, ctx.store, ctx.settings.tables.names
+    table = names.bronze_transactions
+    parsed = parse_landing_files(ctx.spark, plan.ingest, batch_id=batch_id, ingested_at=now,
+                                 aliases=cfg.header_aliases, required=cfg.required_columns,
+                                 delimiter=cfg.delimiter, encoding=cfg.encoding,
+                                 encodings=cfg.encodings)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once: counts, gate, write
     try:
-        manifest = file_manifest(files, _counts(batch))
+        counts, rejected = per_file_counts(parsed)  # the first action: runs the parse
+        if rejected and cfg.on_unreadable_file == "stop":
+            raise unreadable_error(rejected)
+        again = still_rejected(rejected, plan.retried)
+        for path, reason in sorted(rejected.items()):
+            log.warning("%s %s: %s", path, "still rejected" if path in again else
+                        "rejected", reason)
+        files = [f for f in plan.ingest if f.path not in again]
+        if not files:  # only files rejected before, for the same reasons: nothing to log
+            return BatchReport(None, 0, 0, 0, 0, 0, store.version_if_exists(table),
+                               store.version_if_exists(names.bronze_ingest_log),
+                               time.perf_counter() - started, still_rejected=len(again),
+                               log_table=names.bronze_ingest_log)
+        batch = readable_rows(parsed, rejected)
+        manifest = file_manifest(files, counts, rejected)
         gate(batch, "bronze", settings=ctx.settings, stage="bronze", store=store,
              run_id=ctx.run_id, table_name=table, table_version=store.version_if_exists(table),
              persist=False)
@@ -107,32 +134,19 @@ def _write_batch(ctx: StageContext, files: list[LandingFile], seq: int, batch_id
         result = store.write(table, batch, mode="append", txn=AppTxn(APP_ID, seq),
                              metadata=meta)
     finally:
-        batch.unpersist()
+        parsed.unpersist()
     written = result.metrics.get("rows_written", records)
     if written != records:
         raise ReconciliationError(f"{batch_id}: parsed {records} records but wrote "
                                   f"{written} rows to bronze")
     log_version = _write_log(ctx, manifest, seq, batch_id, now)
-    return BatchReport(batch_id, len(files), sum(1 for m in manifest if not m["records"]),
+    ingested = [m for m in manifest if m["path"] not in rejected]
+    return BatchReport(batch_id, len(ingested), sum(1 for m in ingested if not m["records"]),
                        records, sum(m["corrupt_records"] for m in manifest),
                        sum(m["rescued_records"] for m in manifest), result.version,
-                       log_version, time.perf_counter() - started)
-
-
-def _counts(batch: DataFrame) -> dict[str, dict[str, int]]:
-    """Records, corrupt and rescued records per landing file: the first action on the
-    parse, so a file that cannot be read at all is reported here."""
-    counts = batch.groupBy(SOURCE_FILE).agg(
-        F.count(F.lit(1)).alias("records"), F.count(CORRUPT).alias("corrupt_records"),
-        F.count(RESCUED).alias("rescued_records"))
-    try:
-        rows = counts.collect()
-    except Exception as err:  # a parse error inside a Spark task
-        clean = file_format_error(err)
-        if clean is None:
-            raise
-        raise clean from None
-    return {r[SOURCE_FILE]: r.asDict() for r in rows}
+                       log_version, time.perf_counter() - started,
+                       rejected=len(rejected) - len(again), still_rejected=len(again),
+                       log_table=names.bronze_ingest_log)
 
 
 def _write_log(ctx: StageContext, manifest: list[dict], seq: int, batch_id: str,
@@ -140,6 +154,7 @@ def _write_log(ctx: StageContext, manifest: list[dict], seq: int, batch_id: str,
     rows = log_rows(ctx.spark, manifest, batch_id=batch_id, batch_seq=seq,
                     ingested_at=ingested_at, run_id=run_id or ctx.run_id)
     table = ctx.settings.tables.names.bronze_ingest_log
+    add_reason_column(ctx.store, table)
     result = ctx.store.write(table, rows, mode="append", txn=AppTxn(APP_ID, seq),
                              metadata={"batch_id": batch_id})
     return result.version
@@ -163,7 +178,6 @@ def recover_log(store: TableStore, data_table: str, log_table: str, ctx: StageCo
 
 def _last_seq(store: TableStore, table: str) -> int:
     return store.txn_version(table, APP_ID) or 0
-
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,9 @@
 """Parse one landing file into Arrow record batches of the bronze schema (no Spark here).
 
-A Spark task runs `parse_batches` per landing file (see `bronze.read`, `mapInArrow`): the
+A Spark task runs `file_batches` per landing file (see `bronze.read`, `mapInArrow`): the
 records go from the csv module to Arrow to the Delta writer without a Python row object
-and without passing through the driver.
+and without passing through the driver. A file that cannot be read gives a marker row
+instead of failing the task (why: `bronze.unreadable`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,30 @@ from bronze.parse import (
     RawBatch,
     parse_records,
 )
+from bronze.source import open_text
 
 # Records per Arrow batch handed to Spark (one parse batch).
 BATCH_ROWS = 100_000
+# `_row_number` of the marker row of a file that cannot be read (records start at 1).
+REJECTED_ROW = 0
 _NULL = pa.scalar(None, pa.string())
+
+
+def file_batches(source: str, path: str, *, encoding: str, schema: pa.Schema,
+                 constants: Mapping[str, Any], **options: Any) -> Iterator[pa.RecordBatch]:
+    """`parse_batches`, where a file that cannot be read ends with a marker instead of
+    failing the task: one row with `_row_number` REJECTED_ROW and the reason in
+    `_corrupt_record`. The rows already given for that file stay in the batch: the
+    driver drops every row of a file with a marker (see `bronze.run`)."""
+    try:
+        yield from parse_batches(source, path, encoding=encoding, schema=schema,
+                                 constants=constants, **options)
+    except FileFormatError as err:
+        reason = str(err).removeprefix(f"{source}: ")
+        marker = {SOURCE_FILE: [source], ROW_NUMBER: [REJECTED_ROW], CORRUPT: [reason]}
+        marker |= {name: [value] for name, value in constants.items()}
+        yield pa.RecordBatch.from_pydict(
+            {f.name: marker.get(f.name, [None]) for f in schema}, schema=schema)
 
 
 def parse_batches(
@@ -43,19 +64,14 @@ def parse_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The records of the landing file at `path` (known as `source`) as batches with
     exactly `schema`: the parsed columns plus `constants` (column -> the value of every
-    row, e.g. the batch id). A file that is not valid `encoding` is a FileFormatError
-    naming the file and the byte."""
-    try:
-        with open(path, encoding=_codec(encoding), newline="") as handle:
-            for raw in parse_records(handle, source=source, aliases=aliases,
-                                     required=required, delimiter=delimiter,
-                                     batch_rows=BATCH_ROWS):
-                yield record_batch(raw, schema, constants)
-    except UnicodeDecodeError as err:
-        raise FileFormatError(
-            f"{source}: not valid {encoding} at byte {err.start} ({err.reason}); "
-            "set bronze.encoding (e.g. latin-1)"
-        ) from None
+    row, e.g. the batch id). A file that cannot be read (`bronze.source.open_text`: a
+    refused format, bytes not valid `encoding`, I/O) or parsed (header, unclosed quote)
+    is a FileFormatError naming the file and what to do."""
+    with open_text(path, source, encoding) as handle:
+        for raw in parse_records(handle, source=source, aliases=aliases,
+                                 required=required, delimiter=delimiter,
+                                 batch_rows=BATCH_ROWS):
+            yield record_batch(raw, schema, constants)
 
 
 def record_batch(batch: RawBatch, schema: pa.Schema,
@@ -81,8 +97,3 @@ def record_batch(batch: RawBatch, schema: pa.Schema,
     # Canonical columns this file lacks are NULL.
     return pa.RecordBatch.from_arrays(
         [arrays.get(f.name, pa.nulls(rows, f.type)) for f in schema], schema=schema)
-
-
-def _codec(encoding: str) -> str:
-    # utf-8-sig reads plain UTF-8 too and drops a byte-order mark if there is one.
-    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding

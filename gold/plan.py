@@ -242,7 +242,8 @@ def plan_tables(features: GoldTable, labels: GoldTable, silver: SilverState, *,
     `as_of`: recompute exactly these dates (each inside the data). The tables then keep
     their previous watermarks: other snapshots are not brought up to date by this run,
     so the next scheduled run must still see every silver change since the last full
-    or affected run."""
+    or affected run. A schedule of more than `cfg.max_snapshots` dates (a stray invoice
+    date far from the others) raises LakehouseError before any snapshot is computed."""
     horizon, last = cfg.horizon_days, silver.last_date
     if as_of:
         outside = sorted(d for d in set(as_of) if not silver.first_date <= d <= last)
@@ -256,6 +257,13 @@ def plan_tables(features: GoldTable, labels: GoldTable, silver: SilverState, *,
                                                     "requested dates"), labels.previous))
     scheduled = as_of_dates(silver.first_date, last, schedule=cfg.schedule,
                             explicit=cfg.as_of_dates, min_history_days=cfg.min_history_days)
+    if len(scheduled) > cfg.max_snapshots:
+        raise LakehouseError(
+            f"silver's invoice dates span {silver.first_date}..{last} "
+            f"({(last - silver.first_date).days:,} days): {len(scheduled):,} {cfg.schedule} "
+            f"snapshots, more than gold.max_snapshots ({cfg.max_snapshots:,}); look for "
+            "implausible invoice dates in silver (e.g. rows written before silver checked "
+            "silver.min_date) or raise gold.max_snapshots")
     return (
         plan_table(features, scheduled, valid=lambda d: d <= last,
                    definition=feature_definition, reach_back_days=0, silver=silver,

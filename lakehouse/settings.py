@@ -6,11 +6,12 @@ file or an environment variable fails at start instead of being ignored.
 
 from __future__ import annotations
 
+import codecs
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lakehouse.contracts import GOLD_FEATURES
 
@@ -77,11 +78,13 @@ class TableSettings(Section):
 
 
 class BronzeSettings(Section):
-    file_pattern: str
+    file_pattern: str  # `x.gz`, `x.zip`, ... of a matching x match too (bronze/landing.py)
     encoding: str
+    encodings: dict[str, str] = {}  # glob on the landing-relative path -> encoding
     delimiter: str = Field(min_length=1, max_length=1)
     on_changed_file: Literal["error", "reingest"]
     on_duplicate_content: Literal["skip", "ingest"]
+    on_unreadable_file: Literal["stop", "quarantine_file"]  # bronze/unreadable.py
     header_aliases: dict[str, list[str]] = Field(min_length=1)
     required_columns: list[str]
 
@@ -92,12 +95,31 @@ class BronzeSettings(Section):
             raise ValueError(f"required_columns {unknown} are not keys of header_aliases")
         return self
 
+    @field_validator("encoding", "encodings")
+    @classmethod
+    def _encodings_exist(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        for name in value.values() if isinstance(value, dict) else (value,):
+            try:
+                text = codecs.lookup(name)._is_text_encoding  # not e.g. 'zip' (bytes)
+            except LookupError:
+                text = False
+            if not text:
+                raise ValueError(f"{name!r} is not a text encoding Python knows (e.g. "
+                                 "utf-8, cp1252, latin-1, utf-16)")
+        return value
+
 
 class SilverSettings(Section):
     timestamp_formats: list[str] = Field(min_length=1)
     source_timezone: str
     cancellation_prefix: str = Field(min_length=1)
     quarantine_missing_customer: bool
+    # Plausibility limits (rejection_rules in silver/transform.py). The absolute limits
+    # lie inside the typed columns' ranges (bigint, decimal(18,3)).
+    min_date: date
+    max_minutes_after_ingestion: int = Field(ge=0)
+    max_abs_quantity: int = Field(ge=1, le=2**63 - 1)
+    max_abs_unit_price: float = Field(gt=0, lt=1e15, strict=False)
 
 
 class GoldSettings(Section):
@@ -108,6 +130,7 @@ class GoldSettings(Section):
     min_history_days: int = Field(ge=0)  # first snapshot >= first transaction date + this
     horizon_days: int = Field(ge=1)  # churn label window (as_of, as_of + horizon]
     recompute: Literal["affected", "all"]  # default snapshot selection of `make gold`
+    max_snapshots: int = Field(ge=1)  # a schedule giving more fails the run (gold/plan.py)
 
     @model_validator(mode="after")
     def _dates_match_schedule(self) -> GoldSettings:

@@ -31,6 +31,7 @@ from silver.transform import (
     REASONS,
     ROW_KEY,
     ROW_KEY_VERSION,
+    Limits,
     rejection_rules,
     select_first_copies,
     select_quarantine,
@@ -120,7 +121,10 @@ def build_rows(bronze: DataFrame, ctx: StageContext) -> DataFrame:
     typed = bronze.transform(with_typed_columns, timestamp_formats=cfg.timestamp_formats,
                              source_timezone=cfg.source_timezone,
                              cancellation_prefix=cfg.cancellation_prefix)
-    rules = rejection_rules(quarantine_missing_customer=cfg.quarantine_missing_customer)
+    limits = Limits(cfg.min_date, cfg.max_minutes_after_ingestion, cfg.max_abs_quantity,
+                    cfg.max_abs_unit_price)
+    rules = rejection_rules(quarantine_missing_customer=cfg.quarantine_missing_customer,
+                            limits=limits)
     return typed.transform(with_reject_reasons, rules, quality_reasons(suite)) \
         .transform(with_row_key).transform(without_raw_of_kept_rows)
 

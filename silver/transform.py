@@ -11,6 +11,9 @@ import functools
 import operator
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -152,27 +155,70 @@ def with_typed_columns(
     ).withColumn("invoice_date", F.to_date("invoice_ts"))
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What silver accepts as plausible (the silver settings of the same names)."""
+
+    min_date: date  # earlier invoice dates are rejected
+    max_minutes_after_ingestion: int  # later invoice times than _ingested_at + this too
+    max_abs_quantity: int
+    max_abs_unit_price: float
+
+
+# Text the double cast reads as NaN or an infinity; and decimal numbers (Java's
+# BigDecimal syntax, what the casts to bigint and decimal read when the value fits).
+NON_FINITE = r"^[+-]?(?i:nan|inf|infinity)$"
+NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
 def _unparseable(raw: str, typed: str) -> Column:
     return F.col(f"raw_{raw}").isNotNull() & (F.trim(F.col(f"raw_{raw}")) != "") \
         & F.col(typed).isNull()
 
 
-def rejection_rules(*, quarantine_missing_customer: bool) -> dict[str, Column]:
+def _number_rules(raw: str, typed: str, name: str, limit: int | float) -> dict[str, Column]:
+    """unparseable_<name>, non_finite_<name> and <name>_out_of_range of one numeric
+    column: a value outside [-limit, limit], or a number too large for the column's type
+    (its cast gives NULL), is out of range; NaN and infinities are non-finite; any
+    other text the cast cannot read is unparseable. At most one of them holds."""
+    text, value = blank_to_null(f"raw_{raw}"), F.col(typed)
+    bound = F.lit(Decimal(repr(limit)) if isinstance(limit, float) else limit)
+    untyped = _unparseable(raw, typed)
+    non_finite = untyped & F.coalesce(text.rlike(NON_FINITE), F.lit(False))
+    too_large = untyped & F.coalesce(
+        text.rlike(NUMBER) & (F.abs(text.try_cast("double")) > F.lit(float(limit))),
+        F.lit(False))
+    return {  # no abs() on the typed value: abs(-2^63) overflows a bigint
+        f"unparseable_{name}": untyped & ~non_finite & ~too_large,
+        f"non_finite_{name}": non_finite,
+        f"{name}_out_of_range": too_large | (value > bound) | (value < -bound),
+    }
+
+
+def rejection_rules(*, quarantine_missing_customer: bool,
+                    limits: Limits) -> dict[str, Column]:
     """Reason code -> condition (true = the rule rejects the row). NULL-safe: every
-    condition is total, so a row is never lost between the kept and rejected sides."""
+    condition is total, so a row is never lost between the kept and rejected sides.
+    A value exactly at a limit of `limits` passes."""
     corrupt = F.col("_corrupt_record").isNotNull()
     ok = ~corrupt
     cancellation = F.col("is_cancellation")
+    quantity = _number_rules("quantity", "quantity", "quantity", limits.max_abs_quantity)
+    price = _number_rules("price", "unit_price", "price", limits.max_abs_unit_price)
+    latest = F.timestamp_add("MINUTE", F.lit(limits.max_minutes_after_ingestion),
+                             F.col("_ingested_at"))
     rules = {
         "malformed_line": corrupt,
         "missing_invoice": ok & F.col("invoice").isNull(),
         "missing_stock_code": ok & F.col("stock_code").isNull(),
         "missing_quantity": ok & F.col("raw_quantity").isNull(),
-        "unparseable_quantity": ok & _unparseable("quantity", "quantity"),
+        **{code: ok & rule for code, rule in quantity.items()},
         "missing_price": ok & F.col("raw_price").isNull(),
-        "unparseable_price": ok & _unparseable("price", "unit_price"),
+        **{code: ok & rule for code, rule in price.items()},
         "missing_date": ok & F.col("raw_invoice_date").isNull(),
         "unparseable_date": ok & _unparseable("invoice_date", "invoice_ts"),
+        "date_before_min_date": ok & (F.col("invoice_date") < F.lit(limits.min_date)),
+        "date_after_ingestion": ok & (F.col("invoice_ts") > latest),
         "zero_price": ok & ~cancellation & (F.col("unit_price") == 0),
         "negative_price": ok & ~cancellation & (F.col("unit_price") < 0),
         "zero_quantity": ok & (F.col("quantity") == 0),

@@ -103,7 +103,15 @@ class TableStore:
         """True when the table exists."""
         if self._in_catalog:
             return self.spark.catalog.tableExists(self._table_name(name))
-        return DeltaTable.isDeltaTable(self.spark, self.location(name))
+        if DeltaTable.isDeltaTable(self.spark, self.location(name)):
+            return True
+        # The JVM caches each table's log, "no table here" included: a table another
+        # process created since this session last looked is seen once its log is read.
+        try:
+            self.spark.sql(f"DESCRIBE HISTORY {self.identifier(name)} LIMIT 1").collect()
+        except AnalysisException:
+            return False
+        return True
 
     def _delta(self, name: str) -> DeltaTable:
         if not self.exists(name):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import io
+import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pyspark.sql import types as T
 
 import bronze.run as bronze_run
+from bronze import ingest_log
 from bronze.landing import ChangedFileError
-from lakehouse.errors import LakehouseError
+from bronze.unreadable import UnreadableFileError
+from lakehouse.cli import StageContext
 from lakehouse.quality import DataQualityError
-from tests.conftest import with_one_check_suite
+from tests.conftest import settings_for, with_one_check_suite
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 LINE = "{inv},85048,GLASS BALL,12,2023-01-0{day} 07:45:00,6.95,13085,United Kingdom\n"
@@ -175,13 +183,137 @@ def test_a_crash_between_data_commit_and_log_update_does_not_duplicate(ctx, monk
         "a.csv", 4, 0, "batch-000001", 1, "ingested", sha256(month(4)))
 
 
-def test_invalid_encoding_is_a_clear_error_naming_the_file(ctx):
-    data, _ = tables(ctx)
-    write(ctx, "latin.csv", HEADER.encode() + "1,S,CAF\xc9,1,2023-01-01 00:00:00,1,2,UK\n"
-          .encode("latin-1"))
-    with pytest.raises(LakehouseError, match=r"latin\.csv: not valid utf-8"):
+def with_settings(ctx, tmp_path, *overrides: str) -> StageContext:
+    """`ctx` (same lake and landing folder) with settings overridden."""
+    return StageContext(settings_for(tmp_path, *overrides), ctx.spark, ctx.store, ctx.run_id)
+
+
+LATIN = HEADER.encode() + "1,S,CAFÉ,1,2023-01-01 00:00:00,1,2,UK\n".encode("latin-1")
+
+
+def test_a_file_not_in_the_encoding_stops_the_run_until_an_override_reads_it(ctx, tmp_path):
+    data, log = tables(ctx)
+    write(ctx, "legacy/2009.csv", LATIN)
+    write(ctx, "a.csv", month(1))
+    byte = len(HEADER) + 7  # the É
+    with pytest.raises(UnreadableFileError, match=(
+            rf"^legacy/2009\.csv: not valid utf-8 at byte {byte} \(line 2\): invalid "
+            r"continuation byte; .* --set 'bronze\.encodings=\{\"legacy/2009\.csv\": cp1252\}'"
+            r"; nothing was ingested")) as raised:
         bronze_run.ingest(ctx)
-    assert not ctx.store.exists(data)
+    assert "\n" not in str(raised.value)  # one line
+    assert not ctx.store.exists(data) and not ctx.store.exists(log)
+    report = bronze_run.ingest(with_settings(ctx, tmp_path,
+                                             'bronze.encodings={"legacy/*": latin-1}'))
+    assert (report.files, report.records, report.rejected) == (2, 2, 0)
+    assert landed(ctx, "description") == [("batch-000001", "a.csv", 1, "1", "GLASS BALL"),
+                                          ("batch-000001", "legacy/2009.csv", 1, "1", "CAFÉ")]
+
+
+def test_gzip_files_are_read_like_their_plain_twin_with_control_characters_kept(ctx):
+    data, log = tables(ctx)
+    # NUL, BEL, ESC and a vertical tab inside fields, NUL alone in a field
+    text = month(2) + '9,"A\x00B",\x07\x1b\x0bC,1,2023-01-01 00:00:00,1,\x00,UK\n'
+    write(ctx, "plain.csv", text)
+    write(ctx, "packed.csv.gz", gzip.compress(text.encode()))
+    write(ctx, "named.csv", gzip.compress(text.encode()))  # gzip, named .csv
+    report = bronze_run.ingest(ctx)
+    assert (report.files, report.records, report.corrupt_records) == (3, 9, 0)
+    rows = {}
+    for r in ctx.store.read(data).collect():
+        rows.setdefault(r._source_file, []).append(
+            tuple(r[c] for c in (*RAW, "_row_number", "_line_number", "_corrupt_record")))
+    assert sorted(rows) == ["named.csv", "packed.csv.gz", "plain.csv"]
+    assert sorted(rows["plain.csv"]) == sorted(rows["packed.csv.gz"]) == sorted(
+        rows["named.csv"])
+    (odd,) = [r for r in rows["plain.csv"] if r[0] == "9"]
+    assert odd[:8] == ("9", "A\x00B", "\x07\x1b\x0bC", "1", "2023-01-01 00:00:00", "1", "\x00",
+                       "UK")
+    assert sorted((r.path, r.records, r.sha256) for r in ctx.store.read(log).collect()) == [
+        (name, 3, hashlib.sha256(ctx.settings.paths.landing.joinpath(name).read_bytes())
+         .hexdigest()) for name in ("named.csv", "packed.csv.gz", "plain.csv")]
+
+
+def test_an_archive_named_csv_is_refused_with_what_it_is(ctx):
+    data, log = tables(ctx)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("2023_01.csv", month(1))
+    write(ctx, "2023_01.csv", buffer.getvalue())
+    write(ctx, "2023_02.csv.bz2", bz2.compress(month(1).encode()))
+    write(ctx, "b.csv", month(1))
+    with pytest.raises(UnreadableFileError, match=(
+            r"^2 landing files cannot be read; nothing was ingested .*:\n"
+            r"  2023_01\.csv: is a zip archive, not CSV text; unpack it into the landing "
+            r"folder\n  2023_02\.csv\.bz2: is bzip2-compressed, not CSV text; decompress")):
+        bronze_run.ingest(ctx)
+    assert not ctx.store.exists(data) and not ctx.store.exists(log)
+
+
+def test_quarantine_file_ingests_the_good_files_and_logs_the_bad_one(ctx, tmp_path):
+    data, log = tables(ctx)
+    ctx = with_settings(ctx, tmp_path, "bronze.on_unreadable_file=quarantine_file")
+    write(ctx, "a.csv", month(1))
+    # more records than a parse batch (stage.BATCH_ROWS): some of them leave the Spark
+    # task before the bad byte is read, and must not reach bronze
+    bad = month(100_050, start=1000).encode() + LATIN[len(HEADER):]
+    write(ctx, "bad.csv", bad)
+    write(ctx, "c.csv", month(2, day=2, start=100))
+    first = bronze_run.ingest(ctx)
+    assert (first.batch_id, first.files, first.records, first.rejected) == (
+        "batch-000001", 2, 3, 1)
+    assert "1 file rejected (see bronze.ingest_log)" in first.line()
+    assert landed(ctx) == [("batch-000001", "a.csv", 1, "1"), ("batch-000001", "c.csv", 1, "100"),
+                           ("batch-000001", "c.csv", 2, "101")]
+    byte = len(bad) - len(LATIN) + len(HEADER) + 7
+    (entry,) = [r for r in ctx.store.read(log).collect() if r.path == "bad.csv"]
+    assert (entry.batch_id, entry.status, entry.records, entry.sha256) == (
+        "batch-000001", "rejected", 0, hashlib.sha256(bad).hexdigest())
+    assert entry.reason.startswith(f"not valid utf-8 at byte {byte} (line 100052)")
+    versions = (ctx.store.version(data), ctx.store.version(log))
+    again = bronze_run.ingest(ctx)  # read again, rejected for the same reason: not logged
+    assert (again.batch_id, again.rejected, again.still_rejected) == (None, 0, 1)
+    assert "1 file still rejected (see bronze.ingest_log)" in again.line()
+    assert (ctx.store.version(data), ctx.store.version(log)) == versions
+    write(ctx, "bad.csv", month(2, day=3, start=200))  # fixed
+    fixed = bronze_run.ingest(ctx)
+    assert (fixed.batch_id, fixed.files, fixed.records, fixed.rejected) == (
+        "batch-000002", 1, 2, 0)
+    assert bronze_run.ingest(ctx).batch_id is None
+    assert [r for r in landed(ctx) if r[1] == "bad.csv"] == [
+        ("batch-000002", "bad.csv", 1, "200"), ("batch-000002", "bad.csv", 2, "201")]
+    assert sorted((r.batch_id, r.path, r.status, r.records)
+                  for r in ctx.store.read(log).collect()) == [
+        ("batch-000001", "a.csv", "ingested", 1), ("batch-000001", "bad.csv", "rejected", 0),
+        ("batch-000001", "c.csv", "ingested", 2), ("batch-000002", "bad.csv", "ingested", 2)]
+
+
+def test_a_quarantined_file_is_ingested_once_a_setting_reads_it(ctx, tmp_path):
+    _, log = tables(ctx)
+    quarantine = "bronze.on_unreadable_file=quarantine_file"
+    write(ctx, "latin.csv", LATIN)
+    only = bronze_run.ingest(with_settings(ctx, tmp_path, quarantine))
+    assert (only.batch_id, only.files, only.rejected) == ("batch-000001", 0, 1)
+    report = bronze_run.ingest(with_settings(ctx, tmp_path, quarantine,
+                                             'bronze.encodings={"latin.csv": cp1252}'))
+    assert (report.batch_id, report.files, report.records) == ("batch-000002", 1, 1)
+    assert landed(ctx, "description") == [("batch-000002", "latin.csv", 1, "1", "CAFÉ")]
+    assert sorted((r.batch_id, r.status) for r in ctx.store.read(log).collect()) == [
+        ("batch-000001", "rejected"), ("batch-000002", "ingested")]
+
+
+def test_a_log_written_before_the_reason_column_gets_it(ctx):
+    _, log = tables(ctx)
+    old = T.StructType([f for f in ingest_log.SCHEMA.fields if f.name != "reason"])
+    write(ctx, "a.csv", month(1))
+    row = ("a.csv", 1, datetime(2024, 1, 1, tzinfo=UTC), sha256(month(1)), 1, 0, 0,
+           "batch-000000", 0, "ingested", datetime(2024, 1, 1, tzinfo=UTC), "old-run")
+    ctx.store.write(log, ctx.spark.createDataFrame([row], old))
+    write(ctx, "b.csv", month(2, start=10))
+    report = bronze_run.ingest(ctx)
+    assert (report.batch_id, report.files) == ("batch-000001", 1)  # a.csv is known
+    assert sorted((r.path, r.batch_id, r.reason) for r in ctx.store.read(log).collect()) == [
+        ("a.csv", "batch-000000", None), ("b.csv", "batch-000001", None)]
 
 
 def test_files_that_do_not_match_the_pattern_are_reported_not_ingested(ctx, caplog):

@@ -16,6 +16,7 @@ from gold.events import customer_days
 from gold.plan import last_watermark
 from lakehouse.cli import StageContext
 from lakehouse.contracts import GOLD_FEATURES, GOLD_LABELS, SILVER_TRANSACTIONS
+from lakehouse.errors import LakehouseError
 from lakehouse.quality import DataQualityError
 
 START, END = date(2023, 1, 1), date(2023, 12, 31)
@@ -219,3 +220,18 @@ def test_a_failing_gate_stops_the_write(ctx, built, tmp_path):
         gold_run.build(strict_ctx, recompute="all")
 
     assert (ctx.store.version(features), ctx.store.version(labels)) == versions
+
+
+def test_a_stray_date_in_silver_stops_gold_before_thousands_of_snapshots(ctx):
+    # A far-future line in silver, as in a table written before silver checked dates.
+    stray = datetime(2999, 1, 1, 10, tzinfo=UTC)
+    processed = datetime(2024, 1, 1, tzinfo=UTC)
+    write_silver(ctx, [*silver_rows(customers=2),
+                       _line("77777", "P1", 1, "3.500", stray, "c00", processed)])
+
+    with pytest.raises(LakehouseError, match=r"2023-01-01\.\.2999-01-01 .*gold\.max_snapshots"):
+        gold_run.build(ctx)
+
+    features, labels = tables(ctx)
+    days = ctx.settings.tables.names.gold_customer_days
+    assert not any(ctx.store.exists(t) for t in (features, labels, days))

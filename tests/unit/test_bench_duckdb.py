@@ -12,7 +12,13 @@ import pytest
 from bench.compare import relative_difference, row_mismatches
 from bench.duckdb_gold import month_ends, snapshot_dates
 from bench.duckdb_reference import header_groups, load_bronze
-from bench.duckdb_sql import decimal_text, integer_text, spark_timestamp, strptime_pattern
+from bench.duckdb_sql import (
+    decimal_text,
+    integer_text,
+    silver_rows_sql,
+    spark_timestamp,
+    strptime_pattern,
+)
 from bench.samples import SampleSpec, default_customers
 from bronze.parse import parse_lines
 
@@ -107,6 +113,40 @@ def test_spark_timestamp_follows_spark(text, expected):
 def test_numbers_are_read_as_spark_reads_them(text, quantity, price):
     sql = f"SELECT {integer_text('v')}, {decimal_text('v')}::VARCHAR FROM (SELECT ? AS v)"
     assert duckdb.connect().execute(sql, [text]).fetchall() == [(quantity, price)]
+
+
+# (invoice, quantity, invoice date, price) -> reasons, as tests/unit/test_silver_transform.py
+# expects of the pipeline with the same limits (ingested 2024-01-01 00:00 UTC).
+PLAUSIBILITY = [
+    (("1", "100000", "2000-01-01 00:00:00", "100000.000"), []),
+    (("C1", "-100001", "2024-01-02 00:00:00", "6.95"), ["quantity_out_of_range"]),
+    (("1", "99999999999999999999", "2009-12-01 07:45:00", "1e999"),
+     ["quantity_out_of_range", "price_out_of_range"]),
+    (("1", "1e6", "2009-12-01 07:45:00", "100000.001"),
+     ["quantity_out_of_range", "price_out_of_range"]),
+    (("1", "12.5", "2009-12-01 07:45:00", "NaN"), ["unparseable_quantity", "non_finite_price"]),
+    (("1", "-inf", "1999-12-31 23:59:59", "6.95"),
+     ["non_finite_quantity", "date_before_min_date"]),
+    (("1", "1", "2024-01-02 00:00:01", "6.95"), ["date_after_ingestion"]),
+]
+
+
+def test_reference_rejects_implausible_values_as_the_pipeline_does(tmp_path: Path):
+    from tests.conftest import settings_for
+
+    settings = settings_for(tmp_path, "silver.min_date=2000-01-01",
+                            "silver.max_minutes_after_ingestion=1440",
+                            "silver.max_abs_quantity=100000", "silver.max_abs_unit_price=100000")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE bronze (invoice VARCHAR, stock_code VARCHAR, description VARCHAR, "
+                "quantity VARCHAR, invoice_date VARCHAR, price VARCHAR, customer_id VARCHAR, "
+                "country VARCHAR, _corrupt_record VARCHAR, _source_file VARCHAR)")
+    for n, ((invoice, quantity, day, price), _) in enumerate(PLAUSIBILITY):
+        con.execute("INSERT INTO bronze VALUES (?, 'A', 'X', ?, ?, ?, '13085', 'UK', NULL, ?)",
+                    [invoice, quantity, day, price, f"f{n}.csv"])
+    sql = silver_rows_sql("bronze", settings, [], ingested_at=datetime(2024, 1, 1))
+    got = con.execute(f"SELECT reject_reasons FROM ({sql}) ORDER BY _source_file").fetchall()
+    assert [sorted(r[0]) for r in got] == [sorted(r) for _, r in PLAUSIBILITY]
 
 
 def test_snapshot_dates_are_month_ends_after_the_history_with_labelable_ones():

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from bronze.landing import ChangedFileError, LandingFile, LoggedFile, plan_ingestion
+from bronze.landing import REJECTED, ChangedFileError, LandingFile, LoggedFile, plan_ingestion
 from bronze.parse import FileFormatError, map_header, parse_lines
 
 ALIASES = {
@@ -86,6 +86,19 @@ def test_a_header_without_required_columns_is_a_clear_error():
         map_header(["Price", "UnitPrice", "Invoice", "Quantity"], ALIASES, REQUIRED, "g.csv")
 
 
+def test_an_unclosed_quote_beyond_the_field_limit_names_the_line_where_it_starts():
+    text = "Invoice,Quantity,Price\n1,2,3\n\n4,\"x\n" + ("y" * 1000 + "\n") * 200
+    with pytest.raises(FileFormatError, match=r"^f\.csv: the record starting at line 4 has "
+                                              r"a field longer than 131,072 characters"):
+        parse(text)
+
+
+def test_nul_and_other_control_characters_are_kept():
+    rows = parse('Invoice,Quantity,Price\n"a\x00b",\x07,\x00\n')
+    assert (rows[0]["invoice"], rows[0]["quantity"], rows[0]["price"]) == ("a\x00b", "\x07",
+                                                                          "\x00")
+
+
 def landing(path: str, sha: str) -> LandingFile:
     return LandingFile(path, f"/l/{path}", 10, 0, sha)
 
@@ -111,3 +124,19 @@ def test_plan_skips_a_copy_of_an_ingested_file_by_default():
     assert plan.ingest == () and "same content as a.csv" in plan.notes[0]
     kept = plan_ingestion([landing("copy.csv", "h1")], logged, on_duplicate_content="ingest")
     assert [f.path for f in kept.ingest] == ["copy.csv"]
+
+
+def test_plan_reads_a_rejected_file_again_fixed_or_unchanged():
+    logged = [LoggedFile("a.csv", "h1", "batch-000001"),
+              LoggedFile("a.csv", "h2", "batch-000002", REJECTED, "not valid utf-8 at byte 9"),
+              LoggedFile("b.csv", "h3", "batch-000002", REJECTED, "is a zip archive")]
+    # a.csv: fixed after its rejection (not a changed file); b.csv: as it was (retried)
+    plan = plan_ingestion([landing("a.csv", "h4"), landing("b.csv", "h3")], logged)
+    assert [f.path for f in plan.ingest] == ["a.csv", "b.csv"]
+    assert [(f.path, k.reason) for f, k in plan.retried] == [("b.csv", "is a zip archive")]
+    # rejected content is not in bronze: a copy of it is no duplicate
+    plan = plan_ingestion([landing("c.csv", "h3")], logged)
+    assert [f.path for f in plan.ingest] == ["c.csv"] and plan.retried == ()
+    # fixed back to the content ingested before: the same content as batch-000001
+    plan = plan_ingestion([landing("a.csv", "h1")], logged)
+    assert plan.ingest == () and "same content as a.csv (batch-000001)" in plan.notes[0]

@@ -79,7 +79,49 @@ def test_big_files_come_in_bounded_batches(tmp_path, monkeypatch):
 
 def test_invalid_encoding_names_the_file_and_byte(tmp_path):
     path = tmp_path / "f.csv"
-    good = "".join(f"{i},1,1\n" for i in range(5000)).encode()  # beyond the first read
-    path.write_bytes(b"Invoice,Quantity,Price\n" + good + b"1,CAF\xc9,2\n")
-    with pytest.raises(FileFormatError, match=r"f\.csv: not valid utf-8 at byte \d+"):
+    good = b"Invoice,Quantity,Price\n" + "".join(f"{i},1,1\n" for i in range(5000)).encode()
+    path.write_bytes(good + b"1,CAF\xc9,2\n")  # beyond the first read of the file
+    with pytest.raises(FileFormatError, match=rf"f\.csv: not valid utf-8 at byte "
+                                              rf"{len(good) + 5} \(line 5002\)"):
         parse(path)
+    assert [b.num_rows for b in parse(path, "latin-1")] == [5001]
+
+
+def test_control_characters_and_nul_are_kept_byte_exact(tmp_path):
+    path = tmp_path / "f.csv"
+    fields = ["A\x00B", "\x07", '"q\x00\x1b\x0b\x0c\x1c\x85\u2028"']
+    path.write_bytes(("Invoice,Quantity,Price\n" + ",".join(fields) + "\n\x00,1,2\n")
+                     .encode())
+    rows = pa.Table.from_batches(parse(path)).to_pylist()
+    assert [(r["invoice"], r["quantity"], r["price"]) for r in rows] == [
+        ("A\x00B", "\x07", "q\x00\x1b\x0b\x0c\x1c\x85\u2028"), ("\x00", "1", "2")]
+    assert [(r["_line_number"], r["_corrupt_record"]) for r in rows] == [(2, None), (3, None)]
+
+
+def file_batches(path: Path, encoding: str = "utf-8") -> list[dict]:
+    batches = stage.file_batches("f.csv", str(path), schema=SCHEMA, constants=CONSTANTS,
+                                 aliases=ALIASES, required=REQUIRED, delimiter=",",
+                                 encoding=encoding)
+    return pa.Table.from_batches(list(batches), SCHEMA).to_pylist()
+
+
+def test_a_file_that_cannot_be_read_ends_with_a_marker_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "BATCH_ROWS", 100)
+    path = tmp_path / "f.csv"
+    good = b"Invoice,Quantity,Price\n" + b"1,1,1\n" * 3000  # beyond the first 8 KiB read
+    path.write_bytes(good + b"3,CAF\xc9,3\n")
+    rows = file_batches(path)
+    # the batches read before the error went out: the driver drops the whole file
+    assert [r["_row_number"] for r in rows] == [*range(1, len(rows)), stage.REJECTED_ROW]
+    assert len(rows) > 100
+    marker = rows[-1]
+    assert marker["_corrupt_record"].startswith(
+        f"not valid utf-8 at byte {len(good) + 5} (line 3002)")
+    assert (marker["_source_file"], marker["_batch_id"], marker["_ingested_at"]) == (
+        "f.csv", "batch-000007", NOW)
+    assert [marker[c] for c in ALIASES] == [None] * len(ALIASES)
+    path.write_bytes(b"Invoice,Amount\n1,2\n")
+    (marker,) = file_batches(path)
+    assert "lacks required column" in marker["_corrupt_record"]
+    path.write_bytes(b"Invoice,Quantity,Price\n1,1,1\n")
+    assert [r["_row_number"] for r in file_batches(path)] == [1]

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from gold.plan import SnapshotPlan, Watermark, plan_snapshots, rewrite_since
+import pytest
+
+from gold.plan import (
+    GoldTable,
+    SilverState,
+    SnapshotPlan,
+    Watermark,
+    plan_snapshots,
+    plan_tables,
+    rewrite_since,
+)
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import GoldSettings
 
 M = [date(2024, m, d) for m, d in [(1, 31), (2, 29), (3, 31), (4, 30), (5, 31)]]
 SEEN = datetime(2024, 6, 1, 12, 0, 0, 123456)
@@ -66,3 +78,31 @@ def test_watermark_round_trips_through_commit_metadata():
     meta = PREVIOUS.metadata()
     assert Watermark.from_metadata({"operation": "REPLACE WHERE", **meta}) == PREVIOUS
     assert Watermark.from_metadata({"operation": "RESTORE"}) is None
+
+
+def plan_first_run(first: date, last: date, *, max_snapshots: int = 1000,
+                   schedule: str = "monthly"):
+    cfg = GoldSettings(schedule=schedule, min_history_days=180, horizon_days=90,
+                       recompute="affected", max_snapshots=max_snapshots)
+    silver = SilverState(1, first, last, SEEN, 100, ((0, "WRITE"),), {})
+    return plan_tables(GoldTable("f", None, frozenset()), GoldTable("l", None, frozenset()),
+                       silver, cfg=cfg, recompute="affected", as_of=(),
+                       feature_definition="v1", label_definition="h90")
+
+
+@pytest.mark.parametrize(("first", "last"), [(date(1900, 1, 1), date(2011, 12, 9)),
+                                             (date(2009, 12, 1), date(2999, 1, 1))])
+def test_a_span_of_more_snapshots_than_the_limit_fails_naming_the_dates(first, last):
+    with pytest.raises(LakehouseError) as caught:
+        plan_first_run(first, last)
+    message = str(caught.value)
+    assert f"{first}..{last}" in message and "gold.max_snapshots (1,000)" in message
+    assert "\n" not in message
+
+
+def test_a_schedule_of_exactly_the_limit_is_planned():
+    # month ends from 2010-06-30 (2010-01-01 + 180 days) to 2011-12-31: 19 snapshots
+    features, labels = plan_first_run(date(2010, 1, 1), date(2011, 12, 31), max_snapshots=19)
+    assert len(features.plan.dates) == 19 and labels.plan.dates
+    with pytest.raises(LakehouseError, match=r"19 monthly snapshots"):
+        plan_first_run(date(2010, 1, 1), date(2011, 12, 31), max_snapshots=18)

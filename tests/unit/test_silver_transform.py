@@ -20,6 +20,7 @@ from silver.transform import (
     RAW_COLUMNS,
     REASONS,
     ROW_KEY,
+    Limits,
     format_shape,
     parse_timestamp,
     rejection_rules,
@@ -44,15 +45,17 @@ BRONZE = T.StructType(
 FORMATS = ["yyyy-MM-dd HH:mm:ss", "M/d/yy H:mm"]
 GOOD = ("489434", "85048", "GLASS BALL", "12", "2009-12-01 07:45:00", "6.95", "13085",
         "United Kingdom")
+INGESTED = datetime(2024, 1, 1, tzinfo=UTC)
+LIMITS = Limits(min_date=date(2000, 1, 1), max_minutes_after_ingestion=1440,
+                max_abs_quantity=100_000, max_abs_unit_price=100_000.0)
 
 
-def bronze(spark, *rows):
+def bronze(spark, *rows, ingested_at=INGESTED):
     """Rows of raw values (8 strings) or (raw values, corrupt text)."""
     data = []
     for n, row in enumerate(rows, start=1):
         values, corrupt = (row, None) if len(row) == 8 else (row[0], row[1])
-        data.append((*values, corrupt, None, "f.csv", n, n + 1, "batch-000001",
-                     datetime(2024, 1, 1, tzinfo=UTC)))
+        data.append((*values, corrupt, None, "f.csv", n, n + 1, "batch-000001", ingested_at))
     return spark.createDataFrame(data, BRONZE)
 
 
@@ -61,10 +64,16 @@ def typed(df, tz="UTC"):
                         cancellation_prefix="C")
 
 
-def reasons_of(spark, *rows, missing_customer=True):
-    rules = rejection_rules(quarantine_missing_customer=missing_customer)
-    out = typed(bronze(spark, *rows)).transform(with_reject_reasons, rules)
+def reasons_of(spark, *rows, missing_customer=True, ingested_at=INGESTED):
+    rules = rejection_rules(quarantine_missing_customer=missing_customer, limits=LIMITS)
+    out = typed(bronze(spark, *rows, ingested_at=ingested_at)).transform(
+        with_reject_reasons, rules)
     return [sorted(r[REASONS]) for r in out.orderBy("_row_number").collect()]
+
+
+def with_(i, value, row=GOOD):
+    """`row` with field `i` replaced by `value`."""
+    return tuple(value if k == i else v for k, v in enumerate(row))
 
 
 def test_values_are_typed_and_normalised(spark):
@@ -85,9 +94,6 @@ def test_local_source_timezone_is_converted_to_utc(spark):
 
 
 def test_each_rule_gives_its_reason_code(spark):
-    def with_(i, value):
-        return tuple(value if k == i else v for k, v in enumerate(GOOD))
-
     assert reasons_of(
         spark,
         GOOD,
@@ -131,7 +137,7 @@ def test_missing_customer_rule_follows_configuration(spark):
 
 
 def test_extra_reasons_from_quality_checks_are_merged(spark):
-    rules = rejection_rules(quarantine_missing_customer=True)
+    rules = rejection_rules(quarantine_missing_customer=True, limits=LIMITS)
     extra = F.when(F.col("quantity") > 10, F.array(F.lit("quantity_out_of_range"))) \
         .otherwise(F.array().cast("array<string>"))
     out = typed(bronze(spark, GOOD)).transform(with_reject_reasons, rules, extra).first()
@@ -141,13 +147,73 @@ def test_extra_reasons_from_quality_checks_are_merged(spark):
 def test_exact_duplicates_share_a_key_and_only_later_copies_are_flagged(spark):
     customer_float = tuple("13085.0" if k == 6 else v for k, v in enumerate(GOOD))
     other = tuple("13" if k == 3 else v for k, v in enumerate(GOOD))
-    rules = rejection_rules(quarantine_missing_customer=True)
+    rules = rejection_rules(quarantine_missing_customer=True, limits=LIMITS)
     df = (typed(bronze(spark, GOOD, customer_float, other, (None,) * 8, (None,) * 8))
           .transform(with_reject_reasons, rules).transform(with_row_key)
           .transform(with_duplicate_flag))
     rows = df.orderBy("_row_number").collect()
     assert rows[0].row_key == rows[1].row_key != rows[2].row_key
     assert [r.is_duplicate for r in rows] == [False, True, False, False, False]
+
+
+def test_dates_outside_the_plausible_window_are_rejected_and_its_limits_pass(spark):
+    # ingested 2024-01-01 00:00 UTC, 1440 minutes of tolerance: up to 2024-01-02 00:00
+    dates = ["2000-01-01 00:00:00", "1999-12-31 23:59:59", "1900-01-01 00:00:00",
+             "1000-01-01 00:00:00", "2024-01-02 00:00:00", "2024-01-02 00:00:01",
+             "2999-01-01 00:00:00", "12/31/99 23:59"]  # yy years are 2000-2099
+    assert reasons_of(spark, *[with_(4, d) for d in dates]) == [
+        [], ["date_before_min_date"], ["date_before_min_date"], ["date_before_min_date"],
+        [], ["date_after_ingestion"], ["date_after_ingestion"], ["date_after_ingestion"]]
+
+
+def test_the_window_compares_instants_in_the_source_timezone(spark):
+    # 2024-01-01 20:00 in New York is 2024-01-02 01:00 UTC: after the tolerance
+    rows = [with_(4, "2024-01-01 18:00:00"), with_(4, "2024-01-01 20:00:00")]
+    rules = rejection_rules(quarantine_missing_customer=True, limits=LIMITS)
+    out = typed(bronze(spark, *rows), tz="America/New_York").transform(
+        with_reject_reasons, rules).orderBy("_row_number").collect()
+    assert [r[REASONS] for r in out] == [[], ["date_after_ingestion"]]
+
+
+def test_a_row_without_ingestion_time_is_judged_by_the_other_rules_only(spark):
+    assert reasons_of(spark, GOOD, with_(4, "1900-01-01 00:00:00"), ingested_at=None) == [
+        [], ["date_before_min_date"]]
+
+
+@pytest.mark.parametrize(("invoice", "quantity", "price", "reasons"), [
+    ("1", "100000", "6.95", []),                       # exactly the limits
+    ("C1", "-100000", "6.95", []),
+    ("1", "1", "100000", []),
+    ("1", "1", "100000.000", []),
+    ("1", "1", "100000.0004", []),                     # rounds to 100000.000
+    ("1", "100001", "6.95", ["quantity_out_of_range"]),
+    ("C1", "-100001", "6.95", ["quantity_out_of_range"]),
+    ("1", "1", "100000.001", ["price_out_of_range"]),
+    ("C1", "-1", "-100000.001", ["price_out_of_range"]),
+    # numbers too large for bigint / decimal(18,3): out of range, not unparseable
+    ("1", "99999999999999999999", "6.95", ["quantity_out_of_range"]),
+    ("1", "1e6", "6.95", ["quantity_out_of_range"]),
+    ("C1", "-9223372036854775808", "6.95",             # no abs() overflow
+     ["amount_out_of_range", "quantity_out_of_range"]),
+    ("1", "1", "1e20", ["price_out_of_range"]),
+    ("1", "1", "1e999", ["price_out_of_range"]),
+    ("1", "1", "-1e999", ["price_out_of_range"]),      # NULL price: not negative_price
+    # numbers that fit the limits but not the type stay unparseable
+    ("1", "12.5", "6.95", ["unparseable_quantity"]),
+    ("1", "1e3", "6.95", ["unparseable_quantity"]),
+])
+def test_quantity_and_price_limits(spark, invoice, quantity, price, reasons):
+    row = with_(5, price, with_(3, quantity, with_(0, invoice)))
+    assert reasons_of(spark, row) == [reasons]
+
+
+@pytest.mark.parametrize("text", ["NaN", "nan", "Infinity", "-Infinity", "+inf", "-inf",
+                                  "INF", " NaN "])
+def test_non_finite_numbers_are_rejected_with_their_own_reason(spark, text):
+    rows = [with_(3, text), with_(5, text)]
+    out = typed(bronze(spark, *rows)).orderBy("_row_number").collect()
+    assert (out[0].quantity, out[1].unit_price) == (None, None)  # try_cast gives NULL
+    assert reasons_of(spark, *rows) == [["non_finite_quantity"], ["non_finite_price"]]
 
 
 KEY_INPUT = T.StructType([
