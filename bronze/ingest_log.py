@@ -15,7 +15,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from bronze.landing import REJECTED, LandingFile, LoggedFile
-from lakehouse.tables import TableStore
 
 SCHEMA = T.StructType([
     T.StructField("path", T.StringType(), False),
@@ -42,13 +41,6 @@ def logged_files(log: DataFrame | None) -> list[LoggedFile]:
     rows = log.select("path", "sha256", "batch_id", "batch_seq", "status",
                       reason.alias("reason")).orderBy("batch_seq").collect()
     return [LoggedFile(r.path, r.sha256, r.batch_id, r.status, r.reason) for r in rows]
-
-
-def add_reason_column(store: TableStore, table: str) -> None:
-    """Give a log table written before `reason` existed that column (NULL in its rows):
-    a metadata-only commit, once."""
-    if store.exists(table) and "reason" not in store.schema(table).fieldNames():
-        store.spark.sql(f"ALTER TABLE {store.identifier(table)} ADD COLUMNS (reason STRING)")
 
 
 def file_manifest(

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 
-from bronze.ingest_log import add_reason_column, file_manifest, log_rows, logged_files
+from bronze.ingest_log import SCHEMA as LOG_SCHEMA
+from bronze.ingest_log import file_manifest, log_rows, logged_files
 from bronze.landing import Plan, discover, plan_ingestion, unmatched
 from bronze.read import parse_landing_files
 from bronze.unreadable import (
@@ -154,7 +155,8 @@ def _write_log(ctx: StageContext, manifest: list[dict], seq: int, batch_id: str,
     rows = log_rows(ctx.spark, manifest, batch_id=batch_id, batch_seq=seq,
                     ingested_at=ingested_at, run_id=run_id or ctx.run_id)
     table = ctx.settings.tables.names.bronze_ingest_log
-    add_reason_column(ctx.store, table)
+    # A log written before `reason` existed gets the column (NULL in its rows), once.
+    ctx.store.add_columns(table, [LOG_SCHEMA["reason"]])
     result = ctx.store.write(table, rows, mode="append", txn=AppTxn(APP_ID, seq),
                              metadata={"batch_id": batch_id})
     return result.version

@@ -17,7 +17,6 @@ from delta import exceptions as delta_errors
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.tables.damage import (
@@ -29,12 +28,12 @@ from lakehouse.tables.damage import (
     move_aside,
 )
 from lakehouse.tables.damage import explain as explain_damage
+from lakehouse.tables.merging import WhenMatched, check_keys, merge_builder, quoted
 from lakehouse.tables.model import (
     AppTxn,
     CommitResult,
     ConcurrentCommitError,
     HistoryEntry,
-    MergeKeyError,
     TableExistsError,
     TableNotFoundError,
     TableStoreError,
@@ -46,7 +45,6 @@ from lakehouse.tables.model import (
 )
 
 WriteMode = Literal["error", "append", "overwrite"]
-WhenMatched = Literal["update", "ignore"]
 # Session confs delta-spark reads for SQL/MERGE commits (DataFrame writes take options).
 _USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
@@ -368,8 +366,8 @@ class TableStore:
             return CommitResult(name, self.version(name), committed=False)
         df = df.select(*check_schema(name, self.schema(name), df.schema))
         if not keys_unique:
-            _check_keys(name, df, keys)
-        builder = _merge_builder(self._delta(name).alias("t"), df, list(keys), when_matched,
+            check_keys(name, df, keys)
+        builder = merge_builder(self._delta(name).alias("t"), df, list(keys), when_matched,
                                  target_filter)
         confs = {_USER_METADATA: commit_metadata("MERGE", txn,
                                                  {**(metadata or {}), "keys": list(keys)})}
@@ -416,46 +414,21 @@ class TableStore:
 
     def optimize(self, name: str, *, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
         """Compact small files (and Z-order them by `zorder_by`); the operation's metrics."""
-        zorder = f" ZORDER BY ({', '.join(_quoted(c) for c in zorder_by)})" if zorder_by else ""
+        zorder = f" ZORDER BY ({', '.join(quoted(c) for c in zorder_by)})" if zorder_by else ""
         row = self.spark.sql(f"OPTIMIZE {self.identifier(name)}{zorder}").first()
         metrics = row["metrics"].asDict() if row is not None else {}
         return {k: v for k, v in metrics.items() if isinstance(v, int)}
 
-
-def _check_keys(name: str, df: DataFrame, keys: Sequence[str]) -> None:
-    """MergeKeyError unless every key of `df` is non-NULL and unique (one aggregation)."""
-    any_null = F.greatest(*[F.col(_quoted(k)).isNull() for k in keys]) if len(keys) > 1 \
-        else F.col(_quoted(keys[0])).isNull()
-    repeats, nulls = (df.groupBy(*[_quoted(k) for k in keys]).count()
-                      .agg(F.sum(F.col("count") - 1), F.sum(F.when(any_null, F.col("count"))))
-                      .first())
-    if nulls:
-        raise MergeKeyError(f"merge into {name}: {nulls} source rows have a NULL key "
-                            f"{list(keys)}; nothing was written")
-    if repeats:
-        raise MergeKeyError(f"merge into {name}: {repeats} source rows repeat a key "
-                            f"{list(keys)}; nothing was written")
-
-
-SOURCE_PREFIX = "__source_"
-
-
-def _merge_builder(target: Any, df: DataFrame, keys: list[str], when_matched: WhenMatched,
-                   target_filter: str | None) -> Any:
-    """The merge of `df` into `target` (aliased 't') on null-safe key equality, plus
-    `target_filter` of the target row when given (Delta skips files with such target-only
-    conjuncts). The filter names columns unqualified, so the source's columns are renamed
-    (SOURCE_PREFIX) to names the target does not have: each name in the filter then
-    resolves to the target alone."""
-    renamed = {c: SOURCE_PREFIX + c for c in df.columns}
-    source = df.select(*[F.col(_quoted(c)).alias(r) for c, r in renamed.items()]).alias("s")
-    on = " AND ".join(f"t.{_quoted(k)} <=> s.{_quoted(renamed[k])}" for k in keys)
-    condition = on if target_filter is None else f"({on}) AND ({target_filter})"
-    builder = target.merge(source, condition)
-    values = {_quoted(c): f"s.{_quoted(r)}" for c, r in renamed.items()}
-    if when_matched == "update":
-        builder = builder.whenMatchedUpdate(set=values)
-    return builder.whenNotMatchedInsert(values=values)
+    def add_columns(self, name: str, fields: Sequence[T.StructField]) -> None:
+        """Add the nullable columns `fields` the table lacks (NULL in its rows): one
+        metadata-only commit, none when it has them all or does not exist."""
+        if not self.exists(name):
+            return
+        have = set(self.schema(name).fieldNames())
+        new = [f"{quoted(f.name)} {f.dataType.simpleString()}" for f in fields
+               if f.name not in have]
+        if new:
+            self.spark.sql(f"ALTER TABLE {self.identifier(name)} ADD COLUMNS ({', '.join(new)})")
 
 
 @contextmanager
@@ -491,7 +464,3 @@ def _conflicts(name: str) -> Iterator[None]:
         raise ConcurrentCommitError(
             f"{name}: another writer committed a conflicting change first "
             f"({type(err).__name__}); nothing was written by this one, retry") from None
-
-
-def _quoted(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
