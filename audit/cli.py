@@ -20,6 +20,8 @@ from audit.report import as_json, table
 from audit.tables import diff, drift_chart, history_rows, keys_for, resolve, restore_preview
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.tables import DamagedTableError, TableNotFoundError
+from lakehouse.tables.repair import check as check_table
+from lakehouse.tables.repair import repair as repair_table
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +143,7 @@ def _check(ctx: StageContext, args: argparse.Namespace) -> int:
     rows, damaged = [], 0
     for name in names:
         try:
-            ctx.store.check(name)
+            check_table(ctx.store, name)
             state = "ok"
         except TableNotFoundError:
             if args.tables:
@@ -156,7 +158,7 @@ def _check(ctx: StageContext, args: argparse.Namespace) -> int:
 
 def _repair(ctx: StageContext, args: argparse.Namespace) -> int:
     name, _ = resolve(ctx.settings, args.table)
-    result = {"table": name, **ctx.store.repair(name, dry_run=not args.yes),
+    result = {"table": name, **repair_table(ctx.store, name, dry_run=not args.yes),
               "repaired": bool(args.yes)}
     if args.json:
         print(as_json(result))

@@ -19,14 +19,8 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from lakehouse.tables.damage import (
-    DamagedTableError,
-    LogCache,
-    check_log,
-    inspect_log,
-    missing_files_error,
-    move_aside,
-)
+from lakehouse.errors import MISSING_TABLE
+from lakehouse.tables.damage import DamagedTableError, LogCache, check_log, missing_files
 from lakehouse.tables.damage import explain as explain_damage
 from lakehouse.tables.merging import WhenMatched, check_keys, merge_builder, quoted
 from lakehouse.tables.model import (
@@ -76,12 +70,14 @@ class TableStore:
 
     def identifier(self, name: str) -> str:
         """The SQL identifier of a table: a Unity Catalog name or delta.`folder`."""
-        if self._in_catalog:
+        if self.in_catalog:
             return self._catalog_name(name)
         return f"delta.`{self.location(name)}`"
 
     @property
-    def _in_catalog(self) -> bool:
+    def in_catalog(self) -> bool:
+        """True for Unity Catalog tables (catalog and schema configured), False for a
+        local lake of folders."""
         return bool(self.catalog and self.schema_name)
 
     def _catalog_name(self, name: str) -> str:
@@ -99,7 +95,7 @@ class TableStore:
     def register(self, name: str) -> None:
         """Make a local table known to the session catalog as `layer.table` (for SQL, a
         notebook or `make shell`); Unity Catalog tables are registered already."""
-        if self._in_catalog or not self.exists(name):
+        if self.in_catalog or not self.exists(name):
             return
         layer, table = split_name(name)
         self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{layer}`")
@@ -109,7 +105,7 @@ class TableStore:
     # ---- reading ---------------------------------------------------------------------
     def exists(self, name: str) -> bool:
         """True when the table exists."""
-        if self._in_catalog:
+        if self.in_catalog:
             return self.spark.catalog.tableExists(self._table_name(name))
         # Before Delta reads the log: DamagedTableError if it would fail or read it wrong
         check_log(name, self.location(name), self._log_cache)
@@ -125,8 +121,8 @@ class TableStore:
 
     def _delta(self, name: str) -> DeltaTable:
         if not self.exists(name):
-            raise TableNotFoundError(f"no Delta table {self.identifier(name)}")
-        if self._in_catalog:
+            raise TableNotFoundError(f"no Delta table {self.identifier(name)}: {MISSING_TABLE}")
+        if self.in_catalog:
             return DeltaTable.forName(self.spark, self._table_name(name))
         return DeltaTable.forPath(self.spark, self.location(name))
 
@@ -137,8 +133,9 @@ class TableStore:
         try:
             df = self.spark.sql(f"SELECT * FROM {self.identifier(name)}{suffix}")
         except AnalysisException as err:
-            raise TableNotFoundError(f"{name} has no version {version}: "
-                                     f"{str(err).splitlines()[0]}") from None
+            raise TableNotFoundError(f"{name} has no version {version} "
+                                     f"({str(err).splitlines()[0]}): `make audit "
+                                     f"ARGS='history {name}'` lists its versions") from None
         if version is not None and version < self.version(name):
             self._check_files(name, version, df)  # VACUUM never removes current files
         return df
@@ -146,105 +143,24 @@ class TableStore:
     def _check_files(self, name: str, version: int, df: DataFrame) -> None:
         """TableNotFoundError when an older version's data files are gone (vacuumed or
         deleted): said before any job instead of failing halfway through one."""
-        missing = self._missing_files(df, first_only=True)
+        missing = missing_files(self.spark, df, first_only=True)
         if missing:
             raise TableNotFoundError(
                 f"{name} version {version} refers to data files that no longer exist "
                 f"(vacuumed or deleted), e.g. {missing[0]}")
 
-    def _missing_files(self, df: DataFrame, *, first_only: bool = False) -> list[str]:
-        """The data files `df` reads that do not exist (none known under Spark Connect,
-        where the server reports them at the first action)."""
-        jsc = getattr(self.spark, "_jsc", None)
-        if jsc is None:
-            return []
-        conf, hadoop_path = jsc.hadoopConfiguration(), self.spark._jvm.org.apache.hadoop.fs.Path
-        missing = []
-        for uri in df.inputFiles():
-            path = hadoop_path(uri)
-            if not path.getFileSystem(conf).exists(path):
-                missing.append(uri)
-                if first_only:
-                    break
-        return missing
-
-    # ---- damage --------------------------------------------------------------------
+    # ---- damage (checks and repairs: lakehouse/tables/repair.py) -------------------
     def explain(self, err: BaseException) -> DamagedTableError | None:
         """A Spark failure on a file of a local table (a data file missing, a log file
         unreadable) as a DamagedTableError naming the table and the recovery."""
-        return None if self._in_catalog else explain_damage(err, self.lake_root)
-
-    def check(self, name: str) -> None:
-        """DamagedTableError when the table's log is damaged or a file of its current
-        version is missing or unreadable (every row is read once, like FSCK's
-        `VERIFY ALL FILES`); TableNotFoundError when there is no such table."""
-        df = self.read(name)  # checks the log first
-        if not self._in_catalog:
-            missing = self._missing_files(df)
-            if missing:
-                raise missing_files_error(name, Path(self.location(name)), missing)
-        try:
-            df.write.format("noop").mode("overwrite").save()
-        except Exception as err:
-            damaged = self.explain(err)
-            if damaged is None:
-                raise
-            raise damaged from None
-
-    def repair(self, name: str, *, dry_run: bool = True) -> dict[str, Any]:
-        """Recover a damaged local table (what `check` reports), or say what would be done.
-
-        A damaged commit file or checkpoint: moved (with the commits after it) into the
-        table's `_damaged/` folder, so Delta reads the table as of the last sound version
-        (nothing is deleted). Data files that are missing or unreadable: the table is
-        rewritten without them in one commit (delta-spark's counterpart of Databricks'
-        `FSCK REPAIR TABLE`; their rows are lost). Returns what was (or would be) done:
-        `action` ('none', 'move_log_files', 'drop_data_files') and its details."""
-        if self._in_catalog:
-            raise TableStoreError(f"{name}: repair works on local tables; on Databricks use "
-                                  f"FSCK REPAIR TABLE {self.identifier(name)}")
-        folder = Path(self.location(name))
-        problem = inspect_log(name, folder, LogCache())
-        if problem is not None:
-            if not problem.move:
-                raise DamagedTableError(f"table {name} is damaged: {problem.what}. "
-                                        f"{problem.recovery}", table=name, problem=problem)
-            result = {"action": "move_log_files", "problem": problem.what,
-                      "files": [str(p) for p in problem.move]}
-            if not dry_run:
-                result["moved_to"] = str(move_aside(folder, problem.move))
-                self._forget_logs()
-                result["version"] = self.version(name)
-            return result
-        try:
-            self.check(name)
-            return {"action": "none"}
-        except DamagedTableError as err:
-            files = list(err.missing_files)
-        result = {"action": "drop_data_files", "files": files}
-        if dry_run:
-            return result
-        rows_before = self.read(name).count()  # from the log's statistics: no file read
-        skip = {"spark.sql.files.ignoreMissingFiles": "true",
-                "spark.sql.files.ignoreCorruptFiles": "true"}
-        with _session_confs(self.spark, skip):
-            commit = self.write(name, self.read(name), mode="overwrite",
-                                metadata={"repair": "drop_data_files", "files": files})
-        return {**result, "version": commit.version,
-                "rows_lost": rows_before - commit.metrics.get("rows_written", 0)}
-
-    def _forget_logs(self) -> None:
-        """Drop delta-spark's cached table states (after log files were moved)."""
-        jvm = getattr(self.spark, "_jvm", None)
-        if jvm is not None:
-            jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+        return None if self.in_catalog else explain_damage(err, self.lake_root)
 
     def changes(self, name: str, *, after_version: int) -> DataFrame:
         """The table's Change Data Feed for versions after `after_version` (the table must
         have had `delta.enableChangeDataFeed` since then)."""
         reader = self.spark.read.format("delta").option("readChangeFeed", "true")
         reader = reader.option("startingVersion", int(after_version) + 1)
-        if self._in_catalog:
+        if self.in_catalog:
             return reader.table(self._table_name(name))
         return reader.load(self.location(name))
 
@@ -327,9 +243,9 @@ class TableStore:
             writer = writer.option("replaceWhere", replace_where)
         if txn is not None:  # delta-spark skips a (txnAppId, txnVersion) already committed
             writer = writer.option("txnAppId", txn.app_id).option("txnVersion", txn.version)
-        with _session_confs(self.spark, confs), _conflicts(name):
+        with session_confs(self.spark, confs), _conflicts(name):
             try:
-                if self._in_catalog:
+                if self.in_catalog:
                     writer.saveAsTable(self._table_name(name))
                 else:
                     writer.save(self.location(name))
@@ -374,7 +290,7 @@ class TableStore:
         if txn is not None:
             confs |= {_TXN_APP_ID: txn.app_id, _TXN_VERSION: str(txn.version)}
         before = self.version(name)
-        with _session_confs(self.spark, confs), _conflicts(name):
+        with session_confs(self.spark, confs), _conflicts(name):
             builder.execute()
         latest = self.history(name, limit=1)[0]
         if latest.version == before:  # nothing inserted or changed: Delta commits nothing
@@ -432,7 +348,7 @@ class TableStore:
 
 
 @contextmanager
-def _session_confs(spark: SparkSession, confs: Mapping[str, str]) -> Iterator[None]:
+def session_confs(spark: SparkSession, confs: Mapping[str, str]) -> Iterator[None]:
     """Set session confs for the duration of one statement, then restore them."""
     saved = {key: spark.conf.get(key, None) for key in confs}
     for key, value in confs.items():

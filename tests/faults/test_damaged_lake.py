@@ -16,6 +16,7 @@ from audit.cli import main as audit_main
 from lakehouse.shell import main as shell_main
 from lakehouse.tables import DamagedTableError, TableStore
 from lakehouse.tables.damage import DAMAGED
+from lakehouse.tables.repair import check, repair
 
 ROWS_PER_VERSION = 3  # each version (0..LATEST) adds 3 rows in 2 files
 LATEST, CHECKPOINT = 3, 2  # delta.checkpointInterval 2: a checkpoint at version 2
@@ -94,7 +95,7 @@ def test_a_missing_data_file_names_the_table_the_file_and_the_recoveries(
     assert f"make audit ARGS='restore {name} --version {LATEST - 1} --yes'" in message
     assert f"make audit ARGS='repair {name} --yes'" in message and "rows are lost" in message
     with pytest.raises(DamagedTableError, match=lost):
-        store.check(name)
+        check(store, name)
     # an entry point prints it as one line naming the table and the recovery
     code = shell_main([*cli_args(settings), "-c", f"store.read('{name}').collect()"])
     assert code == 1
@@ -106,7 +107,7 @@ def test_a_missing_data_file_names_the_table_the_file_and_the_recoveries(
     assert audit_main([*cli_args(settings), "restore", name, "--version", str(LATEST - 1),
                        "--yes"]) == 0
     assert rows(store, name) == expected(range(LATEST))
-    store.check(name)
+    check(store, name)
 
 
 def test_repair_drops_a_missing_data_file_and_keeps_every_other_row(store, settings, table,
@@ -122,7 +123,7 @@ def test_repair_drops_a_missing_data_file_and_keeps_every_other_row(store, setti
     assert f"{len(lost_rows)} rows lost" in capsys.readouterr().out
     assert rows(store, name) == sorted(set(expected(range(LATEST + 1))) - lost_rows)
     assert store.history(name, limit=1)[0].metadata["repair"] == "drop_data_files"
-    store.check(name)
+    check(store, name)
 
 
 # ---- a commit file cut short -----------------------------------------------------------
@@ -169,7 +170,7 @@ def test_a_damaged_last_commit_is_refused_and_repair_goes_back_one_version(
     assert not commit(folder, LATEST).exists() and any((folder / DAMAGED).rglob("*.json"))
     assert rows(store, name) == expected(range(LATEST))
     assert store.write(name, new, mode="append").version == LATEST  # the rerun commits
-    store.check(name)
+    check(store, name)
 
 
 # ---- checkpoints -------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def test_a_missing_checkpoint_is_harmless_while_the_commits_before_it_exist(stor
     (log / "_last_checkpoint").unlink()
     (log / f"{CHECKPOINT:020d}.checkpoint.parquet").unlink()
     assert rows(store, name) == expected(range(LATEST + 1))  # replayed from the commits
-    store.check(name)
+    check(store, name)
 
 
 def test_a_checkpoint_cut_short_is_refused_and_repair_replays_the_commits(store, settings,
@@ -194,7 +195,7 @@ def test_a_checkpoint_cut_short_is_refused_and_repair_replays_the_commits(store,
     assert "nothing is lost" in str(refused.value)
     assert audit_main([*cli_args(settings), "repair", name, "--yes"]) == 0
     assert rows(store, name) == expected(range(LATEST + 1))
-    store.check(name)
+    check(store, name)
 
 
 def test_a_missing_checkpoint_without_the_commits_before_it_cannot_be_repaired(store, table):
@@ -208,4 +209,4 @@ def test_a_missing_checkpoint_without_the_commits_before_it_cannot_be_repaired(s
         store.exists(name)  # delta-spark itself fails even here (DELTA_MISSING_PART_FILES)
     assert "restore the missing file from a backup" in str(refused.value)
     with pytest.raises(DamagedTableError):
-        store.repair(name, dry_run=False)
+        repair(store, name, dry_run=False)
