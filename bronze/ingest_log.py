@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from bronze.landing import REJECTED, LandingFile, LoggedFile
+from lakehouse.tables.model import require_columns
 
 SCHEMA = T.StructType([
     T.StructField("path", T.StringType(), False),
@@ -33,10 +34,11 @@ SCHEMA = T.StructType([
 ])
 
 
-def logged_files(log: DataFrame | None) -> list[LoggedFile]:
+def logged_files(log: DataFrame | None, *, table: str = "the ingest log") -> list[LoggedFile]:
     """What the log knows (small: one row per file), oldest batch first."""
     if log is None:
         return []
+    require_columns(log.columns, table, ("path", "sha256", "batch_id", "batch_seq", "status"))
     reason = F.col("reason") if "reason" in log.columns else F.lit(None).cast("string")
     rows = log.select("path", "sha256", "batch_id", "batch_seq", "status",
                       reason.alias("reason")).orderBy("batch_seq").collect()

@@ -56,8 +56,12 @@ class Plan:
 def discover(landing: Path, pattern: str) -> list[LandingFile]:
     """Files under `landing` matching `pattern` (`matches`), sorted by path; hidden files
     and folders (names starting with '.' or '_', e.g. uploads in progress) are skipped."""
+    if landing.exists() and not landing.is_dir():
+        raise LakehouseError(f"landing folder {landing} (paths.landing) is a file, not a "
+                             "folder: set paths.landing to the folder that holds the CSV files")
     if not landing.is_dir():
-        raise LakehouseError(f"landing folder {landing} does not exist (paths.landing)")
+        raise LakehouseError(f"landing folder {landing} (paths.landing) does not exist: "
+                             "create it and put the CSV files in it, or set paths.landing")
     found = []
     for path, rel in _visible(landing):
         if matches(rel, pattern):

@@ -82,7 +82,7 @@ def ingest(ctx: StageContext, *, reingest_changed: bool = False) -> BatchReport:
     log_df = store.read(log_table) if store.exists(log_table) else None
     plan = plan_ingestion(
         discover(ctx.settings.paths.landing, cfg.file_pattern),
-        logged_files(log_df),
+        logged_files(log_df, table=log_table),
         on_changed_file="reingest" if reingest_changed else cfg.on_changed_file,
         on_duplicate_content=cfg.on_duplicate_content,
     )

@@ -131,14 +131,14 @@ def _sqlite_problem(err: BaseException, paths: Mapping[str, Path]) -> LakehouseE
 
 # ---- Spark, Delta and the JVM ------------------------------------------------------------
 
-_MISSING_TABLE = ("the table or file does not exist: run the stage that writes it first "
-                  "(bronze, silver, gold, train), or check paths.lake and tables.names")
-_DAMAGED_TABLE = ("the table's files are damaged or were changed outside Delta: restore its "
-                  "folder from a backup, or delete it and rerun the stage that writes it "
-                  "(`make audit ARGS='history TABLE'` shows its versions)")
-_OTHER_SCHEMA = ("the table was written with another schema than this version of the "
-                 "pipeline writes: move the table's folder away and rerun the stage that "
-                 "writes it")
+MISSING_TABLE = ("the table or file does not exist: run the stage that writes it first "
+                 "(bronze, silver, gold, train), or check paths.lake and tables.names")
+DAMAGED_TABLE = ("the table's files are damaged or were changed outside Delta: restore its "
+                 "folder from a backup, or delete it and rerun the stage that writes it "
+                 "(`make audit ARGS='history TABLE'` shows its versions)")
+OTHER_SCHEMA = ("the table was written with another schema than this version of the "
+                "pipeline writes: move the table's folder away and rerun the stage that "
+                "writes it")
 _JVM_START = ("Spark's JVM did not start (its own message is above): check that JAVA_HOME "
               "or PATH gives Java 17 or 21, that spark.driver_memory fits the machine, and "
               "the JVM options in spark.conf")
@@ -146,21 +146,21 @@ _JVM_START = ("Spark's JVM did not start (its own message is above): check that 
 # Spark and Delta error conditions that describe a table, a file or the machine, never the
 # code: what to do about each. Matched on the condition before its first '.' (subclass).
 CONDITIONS: Mapping[str, str] = {
-    "PATH_NOT_FOUND": _MISSING_TABLE,
-    "TABLE_OR_VIEW_NOT_FOUND": _MISSING_TABLE,
-    "DELTA_MISSING_DELTA_TABLE": _MISSING_TABLE,
-    "DELTA_TABLE_NOT_FOUND": _MISSING_TABLE,
-    "DELTA_PATH_DOES_NOT_EXIST": _MISSING_TABLE,
-    "DELTA_EMPTY_DIRECTORY": _MISSING_TABLE,
-    "FAILED_READ_FILE": _DAMAGED_TABLE,
-    "DELTA_FILE_NOT_FOUND_DETAILED": _DAMAGED_TABLE,
-    "DELTA_LOG_FILE_NOT_FOUND": _DAMAGED_TABLE,
-    "DELTA_VERSIONS_NOT_CONTIGUOUS": _DAMAGED_TABLE,
-    "DELTA_STATE_RECOVER_ERROR": _DAMAGED_TABLE,
-    "DELTA_TRUNCATED_TRANSACTION_LOG": _DAMAGED_TABLE,
-    "DELTA_CHECKPOINT_NON_EXIST_TABLE": _DAMAGED_TABLE,
-    "DELTA_FAILED_TO_MERGE_FIELDS": _OTHER_SCHEMA,
-    "DELTA_METADATA_MISMATCH": _OTHER_SCHEMA,
+    "PATH_NOT_FOUND": MISSING_TABLE,
+    "TABLE_OR_VIEW_NOT_FOUND": MISSING_TABLE,
+    "DELTA_MISSING_DELTA_TABLE": MISSING_TABLE,
+    "DELTA_TABLE_NOT_FOUND": MISSING_TABLE,
+    "DELTA_PATH_DOES_NOT_EXIST": MISSING_TABLE,
+    "DELTA_EMPTY_DIRECTORY": MISSING_TABLE,
+    "FAILED_READ_FILE": DAMAGED_TABLE,
+    "DELTA_FILE_NOT_FOUND_DETAILED": DAMAGED_TABLE,
+    "DELTA_LOG_FILE_NOT_FOUND": DAMAGED_TABLE,
+    "DELTA_VERSIONS_NOT_CONTIGUOUS": DAMAGED_TABLE,
+    "DELTA_STATE_RECOVER_ERROR": DAMAGED_TABLE,
+    "DELTA_TRUNCATED_TRANSACTION_LOG": DAMAGED_TABLE,
+    "DELTA_CHECKPOINT_NON_EXIST_TABLE": DAMAGED_TABLE,
+    "DELTA_FAILED_TO_MERGE_FIELDS": OTHER_SCHEMA,
+    "DELTA_METADATA_MISMATCH": OTHER_SCHEMA,
     "JAVA_GATEWAY_EXITED": _JVM_START,
 }
 

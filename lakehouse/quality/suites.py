@@ -32,6 +32,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from lakehouse.config import yaml_problem
 from lakehouse.contracts import CONTRACTS, Contract
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import _gx
@@ -129,7 +130,7 @@ def read_suite(path: Path) -> Suite:
     except OSError as err:
         raise SuiteError(f"{path}: cannot read the suite file: {err}") from None
     except yaml.YAMLError as err:
-        raise SuiteError(f"{path}: not valid YAML: {err}") from None
+        raise SuiteError(yaml_problem(path, err)) from None
     suite = parse_suite(data, source=str(path))
     if suite.name != Path(path).stem:
         raise SuiteError(f"{path}: 'suite: {suite.name}' does not match the file name "

@@ -30,6 +30,18 @@ class SchemaMismatchError(TableStoreError):
     """The DataFrame's schema differs from the table's; nothing was written."""
 
 
+def require_columns(df_columns, table: str, required) -> None:
+    """SchemaMismatchError unless every `required` column is among `df_columns`: a table
+    of another shape under a configured name is named as such, not met later as an
+    unresolved column deep in a job."""
+    missing = [c for c in required if c not in df_columns]
+    if missing:
+        raise SchemaMismatchError(
+            f"table {table} has no column {', '.join(missing)} (its columns: "
+            f"{', '.join(df_columns)}): it is not the table this pipeline writes there; "
+            "move it away or point tables.names at another name, and run again")
+
+
 class ConcurrentCommitError(TableStoreError):
     """Another writer committed a conflicting change first. Safe to retry the operation."""
 

@@ -151,6 +151,13 @@ def _silver_of_another_schema(root: Path, spark) -> dict[str, Path]:
     return {}
 
 
+def _ingest_log_of_another_schema(root: Path, spark) -> dict[str, Path]:
+    landing_with_one_file(root)
+    spark.createDataFrame([("a.csv", 1)], "file string, rows long").write.format(
+        "delta").save(str(root / "lake" / "bronze" / "ingest_log"))
+    return {}
+
+
 def _mlflow_blocked(root: Path, spark) -> dict[str, Path]:
     (root / "blocker").write_text("not a folder", encoding="utf-8")
     return {"mlflow": root / "blocker" / "mlruns"}
@@ -161,6 +168,7 @@ CASES = {
     "landing is a file": ("bronze", (), _landing_is_a_file),
     "table folder blocked": ("bronze", (), _table_folder_blocked),
     "broken suite": ("bronze", (), _broken_suite),
+    "ingest log of another schema": ("bronze", (), _ingest_log_of_another_schema),
     "gold before silver": ("pipeline", ("gold", "train"), lambda root, spark: {}),
     "no such table": ("audit", ("history", "gold.customer_features"), lambda root, spark: {}),
     "silver of another schema": ("gold", (), _silver_of_another_schema),
@@ -196,7 +204,15 @@ def broken(spark, tmp_path_factory) -> dict[str, tuple[Path, Run]]:
 @pytest.mark.slow
 def test_a_landing_path_that_is_a_file_is_named(broken):
     root, result = broken["landing is a file"]
-    result.failed_cleanly("bronze", str(root / "export.csv"), "paths.landing")
+    result.failed_cleanly("bronze", f"{root / 'export.csv'} (paths.landing) is a file, not "
+                          "a folder")
+
+
+@pytest.mark.slow
+def test_an_ingest_log_of_another_schema_is_named(broken):
+    _, result = broken["ingest log of another schema"]
+    result.failed_cleanly("bronze", "table bronze.ingest_log has no column path, sha256",
+                          "its columns: file, rows", "move it away")
 
 
 @pytest.mark.slow
@@ -223,7 +239,8 @@ def test_gold_before_silver_says_which_stage_to_run(broken):
 @pytest.mark.slow
 def test_reading_a_table_that_does_not_exist_names_it(broken):
     root, result = broken["no such table"]
-    result.failed_cleanly("audit", str(root / "lake" / "gold" / "customer_features"))
+    result.failed_cleanly("audit", str(root / "lake" / "gold" / "customer_features"),
+                          "run the stage that writes it first")
 
 
 @pytest.mark.slow
