@@ -80,6 +80,24 @@ def configure(settings: Settings) -> str:
                                     artifact_location=artifact_root(settings))
 
 
+def close_orphaned_runs(settings: Settings, experiment_id: str) -> list[str]:
+    """Mark the experiment's runs still `RUNNING` as `KILLED` and return their ids. Called by
+    `make train` while it holds the lake's lock (lakehouse/tables/lock.py) on the local
+    store: no other training can be running, so such runs were left by a process that was
+    killed (SIGKILL, power loss) before MLflow could end them. With a remote tracking
+    server other lakes may share the experiment, so nothing is touched there."""
+    if settings.mlflow.tracking_uri:
+        return []
+    client = mlflow.MlflowClient()
+    orphans = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
+    for run in orphans:
+        client.set_tag(run.info.run_id, "ended_by", "a later `make train`: its process died")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        log.warning("MLflow run %s (%s) was left running by a killed process: marked KILLED",
+                    run.info.run_id, run.info.run_name)
+    return [run.info.run_id for run in orphans]
+
+
 def git_commit(root: Path) -> str | None:
     """HEAD commit of the project (with `-dirty` if there are local changes), or None when
     git or the repository is missing."""

@@ -74,6 +74,7 @@ def train(ctx: StageContext) -> TrainReport:
     features = read_table(ctx, names.gold_features)
     labels = read_table(ctx, names.gold_labels)
     experiment_id = tracking.configure(ctx.settings)
+    tracking.close_orphaned_runs(ctx.settings, experiment_id)
     out = ctx.settings.paths.reports / "ml" / ctx.run_id
     # The k search needs nothing from the churn run: it runs in a thread beside it (both are
     # chains of small Spark jobs that leave the cores idle between jobs).

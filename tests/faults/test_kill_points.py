@@ -2,13 +2,16 @@
 at its previous or next version, and the re-run ends with the tables an uninterrupted
 run gives.
 
-Commit points are the table store's writes and merges: "before" kills the process once
-the write's first data file is on disk (watching the table folder), so the files exist
-but the commit does not (if the write adds no file, right after it returns); "after"
-kills it right after the commit, before the next table's. The runs form a chain: each
-process re-runs the pipeline from where the previous kill left it and is killed at the
-next point; a last run without a fault finishes. Then the lake is compared with a run
-that was never interrupted, on the same files.
+Commit points are the table store's writes and merges (bronze, silver, gold, score) and
+the model registry's changes (train): "before" kills the process once the write's first
+data file is on disk (watching the table folder), so the files exist but the commit does
+not (if the write adds no file, right after it returns), or on entering the registry
+call; "after" kills it right after the commit, before the next one. The runs form a chain:
+each process re-runs the pipeline from where the previous kill left it and is killed at
+the next point; a last run without a fault finishes. Then the lake is compared with a run
+that was never interrupted, on the same files, and the registry is checked: every alias
+names a complete model version, both models have a champion, no MLflow run is left
+`RUNNING` (training marks runs of killed processes `KILLED`).
 """
 
 from __future__ import annotations
@@ -19,41 +22,51 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from datagen import GeneratorSpec, generate
 from lakehouse.tables import open_store
+from ml import registry, tracking
 from tests.conftest import settings_for
 
 ROOT = Path(__file__).parents[2]
 SAMPLE = GeneratorSpec(rows=6_000, customers=300, months=14, seed=11)
-STAGES = ("bronze", "silver", "gold")
-# Every data table of bronze, silver and gold in commit order (silver merges its quarantine
-# first), both sides of its commit: (table role, when). `make test` kills at one point of
-# each kind per stage (each kill is a process with its JVM, ~20 s); LAKEHOUSE_FAULTS=all
-# kills at all 16.
+STAGES = ("bronze", "silver", "gold", "train", "score")
+# The tables of every stage in commit order (silver merges its quarantine first).
 TABLES = ("bronze_transactions", "bronze_ingest_log", "silver_quarantine",
           "silver_transactions", "silver_audit", "gold_customer_days", "gold_features",
-          "gold_labels")
-ALL_POINTS = [(role, when) for role in TABLES for when in ("before", "after")]
+          "gold_labels", "gold_scores", "gold_segments")
+# Training's commit points are in the model registry: a logged model becomes a version
+# (`tracking.register`), then a version gets an alias (churn first, then segments).
+REGISTRY = ("ml.tracking:register", "mlflow:MlflowClient.set_registered_model_alias")
+# Each point: (table role or registry call, "before" | "after" its commit). `make test`
+# kills at 7, each kind and each stage at least once (every kill is a process with its JVM);
+# LAKEHOUSE_FAULTS=all kills at all 24.
+ALL_POINTS = [(target, when) for target in (*TABLES, *REGISTRY) for when in ("before", "after")]
 POINTS = ALL_POINTS if os.environ.get("LAKEHOUSE_FAULTS") == "all" else [
-    ("bronze_transactions", "before"), ("bronze_ingest_log", "after"),
-    ("silver_quarantine", "before"), ("silver_transactions", "after"),
-    ("gold_customer_days", "after"), ("gold_features", "before"), ("gold_labels", "after")]
+    ("bronze_transactions", "before"), ("silver_quarantine", "before"),
+    ("silver_transactions", "after"), ("gold_features", "before"),
+    ("ml.tracking:register", "after"),
+    ("mlflow:MlflowClient.set_registered_model_alias", "after"), ("gold_scores", "before")]
 
-# The child: the pipeline with the table store's writes wrapped to die at one point.
+# The child: the pipeline with one commit point wrapped to kill the process group there. A
+# table's "before" fires once the write's first data file is on disk (watching the table
+# folder) or, if it adds none, when it returns; a registry call's "before" on entry.
 CHILD = """
-import os, signal, sys, threading, time
+import importlib, os, signal, sys, threading, time
 from pathlib import Path
+from urllib.parse import urlparse
 from lakehouse.tables.store import TableStore
 import pipeline
 
-table, when = sys.argv[1], sys.argv[2]
+target, when = sys.argv[1], sys.argv[2]
 
 def die(where):
-    print(f"killed {where} {table}", flush=True)
+    print(f"killed {where} {target}", flush=True)
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 def files(folder):
@@ -66,9 +79,9 @@ def watch(folder, done):
             die("before-commit")
         time.sleep(0.01)
 
-def wrap(method):
+def wrap_table(method):
     def inner(self, name, *args, **kwargs):
-        if name != table:
+        if name != target:
             return method(self, name, *args, **kwargs)
         done = threading.Event()
         if when == "before":
@@ -79,8 +92,24 @@ def wrap(method):
         die("after-commit")
     return inner
 
-TableStore.write = wrap(TableStore.write)
-TableStore.merge = wrap(TableStore.merge)
+def wrap_call(function):
+    def inner(*args, **kwargs):
+        if when == "before":
+            die("before-commit")
+        function(*args, **kwargs)
+        die("after-commit")
+    return inner
+
+if ":" in target:
+    module, path = target.split(":")
+    owner = importlib.import_module(module)
+    *parents, attr = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    setattr(owner, attr, wrap_call(getattr(owner, attr)))
+else:
+    TableStore.write = wrap_table(TableStore.write)
+    TableStore.merge = wrap_table(TableStore.merge)
 sys.exit(pipeline.main(sys.argv[3:]))
 """
 
@@ -90,8 +119,8 @@ def _args(root: Path) -> list[str]:
                                for k in ("landing", "truth", "lake", "reports", "mlflow")]]
 
 
-def _run(root: Path, table: str = "", when: str = "") -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", CHILD, table, when, *_args(root), *STAGES]
+def _run(root: Path, target: str = "", when: str = "") -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", CHILD, target, when, *_args(root), *STAGES]
     return subprocess.run(command, cwd=ROOT, start_new_session=True, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -101,16 +130,41 @@ def _versions(store, names) -> dict[str, int | None]:
 
 
 def _snapshot(spark, settings) -> dict[str, list]:
-    """Every table's rows without run-dependent columns (times, run and batch ids)."""
+    """Every table's rows without run-dependent columns (times, run ids, versions), numbers
+    to 9 significant digits."""
     store, names = open_store(spark, settings), settings.tables.names
     volatile = {"_ingested_at", "_processed_at", "computed_at", "ingested_at",
-                "processed_at", "run_id", "silver_version", "quarantine_version"}
+                "processed_at", "run_id", "silver_version", "quarantine_version",
+                "scored_at", "model_version", "model_run_id"}
+
+    def text(value) -> str:
+        return f"{value:.9g}" if isinstance(value, float) else str(value)
+
     out = {}
     for role in TABLES:
         df = store.read(getattr(names, role))
         kept = [c for c in df.columns if c not in volatile]
-        out[role] = sorted(tuple(map(str, r)) for r in df.select(*kept).collect())
+        out[role] = sorted(tuple(map(text, r)) for r in df.select(*kept).collect())
     return out
+
+
+def _check_registry(settings, *, finished: bool) -> None:
+    """Every alias names a registered version whose model files are complete; after a run
+    that finished, both models have a champion and no MLflow run is left `RUNNING`."""
+    client = MlflowClient(tracking.tracking_uri(settings))
+    for name in (settings.mlflow.churn_model_name, settings.mlflow.segment_model_name):
+        models = client.search_registered_models(f"name = '{name}'")
+        aliases = models[0].aliases if models else {}
+        assert registry.CHAMPION in aliases or not finished, (name, aliases)
+        for alias, version in aliases.items():
+            entry = client.get_model_version(name, version)
+            assert entry.status == "READY", (name, alias, entry.status)
+            where = Path(urlparse(client.get_model_version_download_uri(name, version)).path)
+            assert (where / "MLmodel").is_file(), (name, alias, where)
+    if finished:
+        experiment = client.get_experiment_by_name(settings.mlflow.experiment)
+        assert not client.search_runs([experiment.experiment_id],
+                                      filter_string="attributes.status = 'RUNNING'")
 
 
 def _check_consistent(spark, settings) -> None:
@@ -146,16 +200,20 @@ def test_kills_at_every_commit_point_leave_a_lake_equal_to_an_uninterrupted_run(
 
     settings = settings_for(faulty)
     names = settings.tables.names
-    for role, when in POINTS:
-        store = open_store(spark, settings)
-        before = _versions(store, names)
-        killed = _run(faulty, getattr(names, role), when)
-        assert killed.returncode == -signal.SIGKILL, (role, when, killed.stderr[-3000:])
+    for target, when in POINTS:
+        before = _versions(open_store(spark, settings), names)
+        name = getattr(names, target, target)
+        killed = _run(faulty, name, when)
+        assert killed.returncode == -signal.SIGKILL, (target, when, killed.stderr[-3000:])
+        assert f"-commit {name}" in killed.stdout, killed.stdout[-3000:]  # killed there
         after = _versions(open_store(spark, settings), names)
-        old, new = before[role], after[role]
-        assert new == old or new == (0 if old is None else old + 1), (role, when, old, new)
+        if target in before:
+            old, new = before[target], after[target]
+            assert new == old or new == (0 if old is None else old + 1), (target, when, old, new)
         _check_consistent(spark, settings)  # every table readable, nothing doubled
+        _check_registry(settings, finished=False)
     final = _run(faulty)
     assert final.returncode == 0, final.stderr[-3000:]
     _check_consistent(spark, settings)
+    _check_registry(settings, finished=True)
     assert _snapshot(spark, settings) == _snapshot(spark, settings_for(clean))

@@ -71,3 +71,25 @@ def test_ui_becomes_the_mlflow_server_without_job_workers_or_telemetry(tmp_path,
     assert path == argv[0] and argv[1:4] == ["-m", "mlflow", "ui"] and argv[-1] == "5099"
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
+
+
+def test_runs_left_running_by_a_killed_process_are_marked_killed(settings):
+    import mlflow
+
+    experiment_id = tracking.configure(settings)
+    client = mlflow.MlflowClient()
+    orphan = client.create_run(experiment_id, run_name="churn-killed").info.run_id
+    ended = client.create_run(experiment_id).info.run_id
+    client.set_terminated(ended, status="FINISHED")
+
+    assert tracking.close_orphaned_runs(settings, experiment_id) == [orphan]
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert client.get_run(orphan).data.tags["ended_by"].startswith("a later `make train`")
+    assert client.get_run(ended).info.status == "FINISHED"
+    assert tracking.close_orphaned_runs(settings, experiment_id) == []
+
+
+def test_a_remote_tracking_server_is_left_alone(tmp_path):
+    remote = load_settings("test", overrides=[f"paths.mlflow={tmp_path}",
+                                              "mlflow.tracking_uri=databricks"])
+    assert tracking.close_orphaned_runs(remote, "1") == []
