@@ -17,7 +17,8 @@ JARS_STAMP := $(VENV)/.jars
 RUN := $(PY) -m
 
 .PHONY: help venv prereqs data bronze silver gold train score pipeline test lint docs \
-        mlflow-ui audit jars shell maintain bench bundle-validate clean clean-venv
+        mlflow-ui audit jars shell maintain bench bundle-validate clean clean-venv \
+        cluster-up cluster-down
 
 help: ## list the targets with one line each
 	@echo "Usage: make TARGET [ENV=local|test|databricks] [ARGS='--set section.key=value ...']"
@@ -25,6 +26,9 @@ help: ## list the targets with one line each
 
 prereqs:
 	@scripts/check-prereqs.sh $(PYTHON)
+ifeq ($(ENV),cluster)
+	@$(RUN) tools.cluster up --env $(ENV)
+endif
 
 $(STAMP): pyproject.toml requirements.lock
 	@scripts/check-prereqs.sh $(PYTHON)
@@ -107,6 +111,12 @@ maintain: $(STAMP) $(JARS_STAMP) prereqs ## OPTIMIZE (Z-order by customer) and V
 
 audit: $(STAMP) $(JARS_STAMP) prereqs ## time-travel audits: make audit ARGS='history gold.customer_features' (diff, restore, reproduce)
 	$(RUN) audit --env $(ENV) $(ARGS)
+
+cluster-up: $(STAMP) $(JARS_STAMP) ## start a local Spark standalone cluster (master + 2 workers) for ENV=cluster
+	$(RUN) tools.cluster up --env cluster $(ARGS)
+
+cluster-down: $(STAMP) ## stop the local Spark cluster (exactly the processes cluster-up started)
+	$(RUN) tools.cluster down
 
 bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
 	$(RUN) tools.validate_bundle

@@ -18,7 +18,10 @@ import argparse
 import json
 import re
 import shutil
+import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from bench.report import STAGES, STARTUP, TO_GOLD, render
 from bench.samples import Sample, SampleSpec, default_customers, ensure_sample, extend, working_copy
 from lakehouse.config import PROJECT_ROOT, load_settings
 from ml.tracking import git_commit
+from tools import cluster as local_cluster
 
 BENCH = PROJECT_ROOT / "bench"
 PIPELINE_LINE = re.compile(r"^pipeline: (?:ml\.)?(\w+) (\d+(?:\.\d+)?) s$")
@@ -50,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="no new month on the largest size")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="a setting for every stage (repeatable)")
+    p.add_argument("--cluster", action="store_true",
+                   help="also run each size on the local standalone cluster (conf/cluster.yml, "
+                        "started here if it is not running) and print cluster / local")
     p.add_argument("--cache", type=Path, default=BENCH / "cache",
                    help="samples, lakes and logs [bench/cache]")
     p.add_argument("--results", type=Path, default=BENCH / "results",
@@ -66,9 +73,9 @@ def stage_overrides(work: Path, sample: Sample, size: int, extra: list[str]) -> 
     return [*(f"paths.{k}={v}" for k, v in paths.items()), *memory, *extra]
 
 
-def module(name: str, sets: list[str], *args: str) -> list[str]:
-    """`python -m <name> --env local --set ... <args>`."""
-    return [sys.executable, "-m", name, "--env", "local",
+def module(name: str, sets: list[str], *args: str, env: str = "local") -> list[str]:
+    """`python -m <name> --env <env> --set ... <args>`."""
+    return [sys.executable, "-m", name, "--env", env,
             *(a for s in sets for a in ("--set", s)), *args]
 
 
@@ -85,10 +92,12 @@ def stage_seconds(log: str, stages: tuple[str, ...]) -> dict[str, dict]:
     return found
 
 
-def run_pipeline(stages: tuple[str, ...], sets: list[str], log: Path) -> tuple[dict, dict]:
+def run_pipeline(stages: tuple[str, ...], sets: list[str], log: Path, *, env: str = "local"
+                 ) -> tuple[dict, dict]:
     """`python -m pipeline <stages>` as one measured process: seconds per stage, with
-    `startup` the rest of its wall time (imports, JVM start and stop), and the process."""
-    proc = measure(module("pipeline", sets, *stages), log)
+    `startup` the rest of its wall time (imports, JVM start and stop), and the process
+    (on a cluster its tree is the driver: python and the driver's JVM)."""
+    proc = measure(module("pipeline", sets, *stages, env=env), log)
     seconds = stage_seconds(proc["log"], stages)
     startup = round(proc["seconds"] - sum(s["seconds"] for s in seconds.values()), 2)
     seconds = {STARTUP: {"seconds": startup}, **seconds}
@@ -118,6 +127,26 @@ def run_duckdb(work: Path, sets: list[str], lake: Path) -> tuple[dict, dict]:
     return reference, comparison
 
 
+# Executors of the local cluster: the 2 workers' memory, most of it for the executor's heap.
+CLUSTER_MEMORY = ("6g", "spark.executor.memory=5g")
+
+
+def run_on_cluster(work: Path, sample: Sample, args: argparse.Namespace, local: dict) -> dict:
+    """The same stages on the local standalone cluster, on a lake of their own, with the
+    cluster overlay's driver (the data stays in the executors): seconds per stage, the
+    driver's peak memory, and the ratio to the `local` run of the same sitting."""
+    paths = {"landing": sample.landing, "truth": sample.truth, "lake": work / "lake",
+             "reports": work / "reports", "mlflow": work / "mlruns"}
+    sets = [*(f"paths.{k}={v}" for k, v in paths.items()), f"spark.master={args.cluster_url}",
+            CLUSTER_MEMORY[1], *args.overrides]
+    stages, proc = run_pipeline(TO_GOLD if args.skip_train else STAGES, sets,
+                                work / "logs" / "pipeline.log", env="cluster")
+    ratio = proc["seconds"] / local["process"]["seconds"]
+    print(f"  cluster / local[*]: {ratio:.2f}x wall time; driver peak "
+          f"{proc['driver_mib'] + proc['jvm_mib']:,.0f} MiB (python + JVM)", flush=True)
+    return {"stages": stages, "process": proc, "ratio_to_local": round(ratio, 3)}
+
+
 def bench_size(size: int, args: argparse.Namespace, incremental: bool) -> tuple[dict, dict]:
     """One size: sample, pipeline, DuckDB, and (when asked) the incremental run."""
     spec = SampleSpec(size, args.months, args.customers or default_customers(size), args.seed)
@@ -134,6 +163,8 @@ def bench_size(size: int, args: argparse.Namespace, incremental: bool) -> tuple[
     run["stages"], run["process"] = run_pipeline(TO_GOLD if args.skip_train else STAGES, sets,
                                                  work / "logs" / "pipeline.log")
     run["duckdb"], run["comparison"] = run_duckdb(work, sets, work / "lake")
+    if args.cluster_url:
+        run["cluster"] = run_on_cluster(work / "cluster", copy, args, run)
     if not incremental:
         return run, {}
     extended, new_rows, gen_s = extend(copy)
@@ -160,17 +191,38 @@ def main(argv: list[str] | None = None) -> int:
         "options": {k: str(v) for k, v in vars(args).items()}}
     print(f"bench: sizes {sizes}, {results['machine']['cpus']} CPUs, commit "
           f"{results['commit']}", flush=True)
-    for size in sizes:
-        run, inc = bench_size(size, args, not args.skip_incremental and size == sizes[-1])
-        results["runs"].append(run)
-        if inc:
-            results["incremental"] = inc
+    with _cluster(args.cluster, args.cache) as args.cluster_url:
+        for size in sizes:
+            run, inc = bench_size(size, args, not args.skip_incremental and size == sizes[-1])
+            results["runs"].append(run)
+            if inc:
+                results["incremental"] = inc
     args.results.mkdir(parents=True, exist_ok=True)
     path = args.results / f"{results['started_at'].replace(':', '').replace('-', '')}.json"
     path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     print("\n" + render(results, args.results))
     print(f"results: {path}, {args.results / 'latest.md'}, {args.results / 'latest.png'}")
     return 0
+
+
+@contextmanager
+def _cluster(wanted: bool, cache: Path) -> Iterator[str | None]:
+    """For --cluster, a local cluster of the benchmark's own (its state under `cache`, a
+    free port, workers big enough for its sizes), stopped at the end: its URL."""
+    if not wanted:
+        yield None
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    state = cache / "cluster"
+    cluster, _ = local_cluster.up(f"spark://127.0.0.1:{port}", state=state,
+                                  worker_memory=CLUSTER_MEMORY[0])
+    print(f"cluster at {cluster.url} (logs: {state / 'logs'})", flush=True)
+    try:
+        yield cluster.url
+    finally:
+        local_cluster.down(state=state)
 
 
 if __name__ == "__main__":

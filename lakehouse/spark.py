@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import shutil
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -14,6 +18,9 @@ from lakehouse.jars import jar_paths
 from lakehouse.logs import current_log_file
 from lakehouse.settings import Settings
 
+# What executors may import: the Python packages and modules of pyproject.toml
+# (tests/unit/test_project_archive.py checks that the two lists agree).
+PACKAGES = ("lakehouse", "bronze", "silver", "gold", "ml", "audit", "datagen", "pipeline")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
@@ -60,7 +67,8 @@ def get_spark(settings: Settings) -> SparkSession:
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
         .config("spark.driver.memory", cfg.driver_memory)
         .config("spark.driver.extraJavaOptions", java_opts)
-        .config("spark.executor.extraJavaOptions", java_opts)
+        # Executors may run on other machines: no driver-local file in their options.
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -82,7 +90,48 @@ def get_spark(settings: Settings) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
+    if not cfg.master.startswith("local"):
+        # Executors on a cluster import the project from this archive, not from the
+        # driver's working directory (Python workers of local[*] inherit the driver's path).
+        spark.sparkContext.addPyFile(str(project_archive()))
     return spark
+
+
+def project_archive() -> Path:
+    """The project's packages (PACKAGES) as one zip for the executors, built once per
+    content in the temporary folder (the name holds a hash of every file's path, size and
+    modification time, so concurrent runs share it and a code change gets a new one)."""
+    files = sorted((path, path.relative_to(root))
+                   for root, folder in _package_folders()
+                   for path in ([folder] if folder.is_file() else folder.rglob("*"))
+                   if path.is_file() and "__pycache__" not in path.parts)
+    digest = hashlib.sha256()
+    for path, name in files:
+        stat = path.stat()
+        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    target = Path(tempfile.gettempdir()) / f"lakehouse-{digest.hexdigest()[:16]}.zip"
+    if not target.is_file():
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, name in files:
+                archive.write(path, str(name))
+        os.replace(partial, target)
+    return target
+
+
+def _package_folders() -> list[tuple[Path, Path]]:
+    """(folder the package is in, package folder or module file) for each of PACKAGES,
+    wherever they are imported from (the source tree or site-packages)."""
+    found = []
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise LakehouseError(f"cannot find the project's package {name!r} to ship to "
+                                 "the executors: install the project (`make venv`)")
+        origin = Path(spec.origin)
+        item = origin.parent if origin.name == "__init__.py" else origin
+        found.append((item.parent, item))
+    return found
 
 
 def _require_java() -> None:
