@@ -86,7 +86,7 @@ def test_missing_required_key_is_reported(tmp_path):
 
 
 def test_unknown_environment_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="known: databricks, local, test"):
+    with pytest.raises(ConfigError, match="known: cluster, databricks, local, test"):
         load_settings("staging", environ={})
 
 
