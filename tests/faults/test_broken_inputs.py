@@ -95,7 +95,8 @@ def test_configuration_errors_name_the_key_and_where_it_was_set(tmp_path):
 def test_an_unknown_environment_lists_the_known_ones(tmp_path):
     result = run("audit", tmp_path, "--env", "prdo", "history", "silver.transactions",
                  env={"LAKEHOUSE_LOG_DIR": str(tmp_path / "logs")})
-    result.failed_cleanly("audit", "unknown environment 'prdo'", "known: cluster, databricks, local")
+    result.failed_cleanly("audit", "unknown environment 'prdo'",
+                          "known: cluster, databricks, local")
     assert f"(details: {tmp_path / 'logs'}" in result.err
 
 
