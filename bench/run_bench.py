@@ -128,7 +128,7 @@ def run_duckdb(work: Path, sets: list[str], lake: Path) -> tuple[dict, dict]:
 
 
 # Executors of the local cluster: the 2 workers' memory, most of it for the executor's heap.
-CLUSTER_MEMORY = ("6g", "spark.executor.memory=5g")
+CLUSTER_MEMORY = ("6g", "spark.conf.spark.executor.memory=5g")
 
 
 def run_on_cluster(work: Path, sample: Sample, args: argparse.Namespace, local: dict) -> dict:

@@ -135,9 +135,17 @@ def _record(origin: dict, path: tuple[str, ...], value: Any, source: str) -> Non
             _record(origin, (*path, str(key)), inner, source)
 
 
+# Sections whose keys are Spark's own dotted names, taken verbatim after the prefix:
+# `--set spark.conf.spark.executor.memory=4g`.
+_VERBATIM = ("spark", "conf")
+
+
 def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    parts = dotted.split(".")
+    if tuple(parts[:2]) == _VERBATIM and len(parts) > 2:
+        parts = [*_VERBATIM, ".".join(parts[2:])]
     node: Any = value
-    for part in reversed(dotted.split(".")):
+    for part in reversed(parts):
         node = {part: node}
     return node
 

@@ -116,3 +116,10 @@ def test_a_yaml_error_and_a_bad_value_name_the_file_and_line(tmp_path):
         load_settings("local", conf_dir=conf, environ={})
     assert ("spark.shufle_partitions: unknown key (did you mean spark.shuffle_partitions?) "
             f"[{conf / 'local.yml'}, line 3]") in str(err.value)
+
+
+def test_a_spark_conf_key_is_taken_verbatim_from_set():
+    settings = load_settings("test", environ={},
+                             overrides=["spark.conf.spark.executor.memory=4g"])
+    assert settings.spark.conf["spark.executor.memory"] == "4g"
+    assert settings.spark.conf["spark.databricks.delta.snapshotPartitions"] == "2"  # kept
