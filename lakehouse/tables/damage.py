@@ -40,8 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from pyspark.sql import DataFrame, SparkSession
-
 from lakehouse.settings import Settings
 from lakehouse.tables.model import TableStoreError
 
@@ -301,23 +299,6 @@ def move_aside(folder: Path, files: tuple[Path, ...]) -> Path:
 
 
 # ---- data files ----------------------------------------------------------------------
-def missing_files(spark: SparkSession, df: DataFrame, *, first_only: bool = False) -> list[str]:
-    """The data files `df` reads that do not exist (none known under Spark Connect, where
-    the server reports them at the first action)."""
-    jsc = getattr(spark, "_jsc", None)
-    if jsc is None:
-        return []
-    conf, hadoop_path = jsc.hadoopConfiguration(), spark._jvm.org.apache.hadoop.fs.Path
-    missing = []
-    for uri in df.inputFiles():
-        path = hadoop_path(uri)
-        if not path.getFileSystem(conf).exists(path):
-            missing.append(uri)
-            if first_only:
-                break
-    return missing
-
-
 def adding_version(folder: Path, data_file: str) -> int | None:
     """The version whose commit added `data_file` (a path relative to the table), if its
     commit file is still in the log."""

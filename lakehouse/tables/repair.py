@@ -14,12 +14,11 @@ from lakehouse.tables.damage import (
     DamagedTableError,
     LogCache,
     inspect_log,
-    missing_files,
     missing_files_error,
     move_aside,
 )
 from lakehouse.tables.model import TableStoreError
-from lakehouse.tables.store import TableStore, session_confs
+from lakehouse.tables.store import TableStore, missing_files, session_confs
 
 # Read what can be read: a repair rewrites the table without the files that cannot be.
 _SKIP_BAD_FILES = {"spark.sql.files.ignoreMissingFiles": "true",

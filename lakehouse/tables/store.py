@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakehouse.errors import MISSING_TABLE
-from lakehouse.tables.damage import DamagedTableError, LogCache, check_log, missing_files
+from lakehouse.tables.damage import DamagedTableError, LogCache, check_log
 from lakehouse.tables.damage import explain as explain_damage
 from lakehouse.tables.merging import WhenMatched, check_keys, merge_builder, quoted
 from lakehouse.tables.model import (
@@ -345,6 +345,23 @@ class TableStore:
                if f.name not in have]
         if new:
             self.spark.sql(f"ALTER TABLE {self.identifier(name)} ADD COLUMNS ({', '.join(new)})")
+
+
+def missing_files(spark: SparkSession, df: DataFrame, *, first_only: bool = False) -> list[str]:
+    """The data files `df` reads that do not exist (none known under Spark Connect, where
+    the server reports them at the first action)."""
+    jsc = getattr(spark, "_jsc", None)
+    if jsc is None:
+        return []
+    conf, hadoop_path = jsc.hadoopConfiguration(), spark._jvm.org.apache.hadoop.fs.Path
+    missing = []
+    for uri in df.inputFiles():
+        path = hadoop_path(uri)
+        if not path.getFileSystem(conf).exists(path):
+            missing.append(uri)
+            if first_only:
+                break
+    return missing
 
 
 @contextmanager
