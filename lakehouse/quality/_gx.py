@@ -24,6 +24,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.expectations import registry
 
 from lakehouse.quality import _custom  # noqa: F401 (registers the project's own)
+from lakehouse.quality.offline import localize
 from lakehouse.settings import Settings
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 registry.register_core_expectations()
 
 ArgumentError = ValidationError  # what an expectation class raises for bad arguments
@@ -118,14 +120,23 @@ def publish_docs() -> list[Path]:
     for settings, ids in pending:
         get_context(settings, file_backed=True).build_data_docs(
             site_names=[DOCS_SITE], resource_identifiers=ids)
-        built.append(docs_dir(settings) / "index.html")
+        built.append(_offline(docs_dir(settings)))
     return built
 
 
 def build_data_docs(settings: Settings) -> Path:
     """(Re)build the Data Docs site from every stored validation; return its index.html."""
     get_context(settings, file_backed=True).build_data_docs(site_names=[DOCS_SITE])
-    return docs_dir(settings) / "index.html"
+    return _offline(docs_dir(settings))
+
+
+def _offline(site: Path) -> Path:
+    """Point the site's pages at local copies of their CDN assets; return its index."""
+    external = localize(site)
+    if external:
+        log.warning("Data Docs pages still load %d outside address(es), e.g. %s",
+                    len(external), external[0])
+    return site / "index.html"
 
 
 def _quiet(context: Any) -> Any:
