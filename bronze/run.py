@@ -29,6 +29,7 @@ from bronze.unreadable import (
 )
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
+from lakehouse.progress import step
 from lakehouse.quality import gate
 from lakehouse.tables import AppTxn, TableStore
 
@@ -112,7 +113,8 @@ def _write_batch(ctx: StageContext, plan: Plan, seq: int, batch_id: str,
                                  encodings=cfg.encodings)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)  # parsed once: counts, gate, write
     try:
-        counts, rejected = per_file_counts(parsed)  # the first action: runs the parse
+        with step(f"bronze: parsing {len(plan.ingest):,} new file(s)"):
+            counts, rejected = per_file_counts(parsed)  # the first action: runs the parse
         if rejected and cfg.on_unreadable_file == "stop":
             raise unreadable_error(rejected)
         again = still_rejected(rejected, plan.retried)

@@ -48,6 +48,7 @@ from gold.plan import (
 from gold.snapshots import in_predicate
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
+from lakehouse.progress import step
 from lakehouse.quality import gate
 from lakehouse.tables import TableStore
 
@@ -139,7 +140,8 @@ def build(ctx: StageContext, *, recompute: str | None = None,
         label_definition=label_definition(horizon))
     days_plan = plan_days(days_table.previous, definition=days_definition(), silver=state,
                           recompute_all=recompute == "all")
-    days, days_report = _refresh_days(ctx, days_table.name, silver, state, days_plan)
+    with step("gold: customer activity per day"):
+        days, days_report = _refresh_days(ctx, days_table.name, silver, state, days_plan)
     features = customer_features(days, feature_plan.plan.dates, computed_at=datetime.now(UTC))
     labels = churn_labels(days, label_plan.plan.dates, horizon_days=horizon,
                           data_end=state.last_date)
@@ -151,7 +153,8 @@ def build(ctx: StageContext, *, recompute: str | None = None,
         rows = []
         for planned, df, suite in ((feature_plan, features, FEATURES_SUITE),
                                    (label_plan, labels, LABELS_SUITE)):
-            rows.append(df.count())
+            with step(f"gold: {len(planned.plan.dates):,} snapshot(s) of {planned.name}"):
+                rows.append(df.count())
             if planned.plan.dates:
                 gate(df, suite, settings=settings, stage="gold", store=ctx.store,
                      run_id=ctx.run_id, table_name=planned.name,

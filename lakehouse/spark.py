@@ -16,11 +16,13 @@ from pyspark.sql import SparkSession
 from lakehouse.errors import LakehouseError
 from lakehouse.jars import jar_paths
 from lakehouse.logs import current_log_file
+from lakehouse.progress import interactive
 from lakehouse.settings import Settings
 
 # What executors may import: the Python packages and modules of pyproject.toml
 # (tests/unit/test_project_archive.py checks that the two lists agree).
-PACKAGES = ("lakehouse", "bronze", "silver", "gold", "ml", "audit", "datagen", "pipeline")
+PACKAGES = ("lakehouse", "bronze", "silver", "gold", "ml", "audit", "datagen", "report",
+            "pipeline")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
@@ -71,7 +73,8 @@ def get_spark(settings: Settings) -> SparkSession:
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
+        # Spark's progress bar for a person at a terminal; never in CI or a log file.
+        .config("spark.ui.showConsoleProgress", str(interactive()).lower())
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.adaptive.enabled", "true")

@@ -16,6 +16,7 @@ OFFLINE_ENV = {
     "DO_NOT_TRACK": "true",  # the cross-tool opt-out mlflow also honours
     "GIT_PYTHON_REFRESH": "quiet",  # no warning when git is missing
     "MLFLOW_ENABLE_ASYNC_LOGGING": "false",  # errors surface where they happen
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no download bars on the terminal
 }
 
 for _key, _value in OFFLINE_ENV.items():

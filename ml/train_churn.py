@@ -21,12 +21,12 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.progress import step
 from lakehouse.settings import Settings
 from ml import churn, dataset, partitions, registry, tracking
 from ml import metrics as m
 from ml.evaluate import Evaluation, ScoredRows, choose_thresholds, collect_scored, evaluate
 from ml.plots import churn as churn_plots
-from ml.progress import step
 from ml.registry import Promotion
 from ml.tracking import TableRead
 

@@ -16,10 +16,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.progress import step
 from lakehouse.settings import Settings
 from ml import dataset, partitions, registry, segments, tracking
 from ml.plots import segments as segment_plots
-from ml.progress import step
 from ml.tracking import TableRead
 
 NAMES_TAG = "segment_names"  # model version tag: JSON {segment_id: name}

@@ -23,6 +23,7 @@ from pyspark.sql import types as T
 from lakehouse.cli import Stage, StageContext, run_stage
 from lakehouse.errors import LakehouseError
 from lakehouse.frames import cut_lineage, release
+from lakehouse.progress import step
 from lakehouse.quality import gate, load_suite, quality_reasons
 from lakehouse.tables import AppTxn, TableStore
 from silver.transform import (
@@ -201,7 +202,8 @@ def process(ctx: StageContext) -> SilverReport:
     try:
         keyed = cut_lineage(build_rows(bronze, ctx))  # computed once, read by all below
         firsts = keyed.transform(select_first_copies).persist(StorageLevel.MEMORY_AND_DISK)
-        firsts.count()  # its real (small) size makes its join a broadcast
+        with step(f"silver: typing, checking and deduplicating {len(pending):,} batch(es)"):
+            firsts.count()  # its real (small) size makes its join a broadcast
         rows = keyed.transform(with_duplicate_flag, firsts)
         valid = rows.where((F.size(REASONS) == 0) & ~F.col(IS_DUPLICATE))
         processed_at = F.lit(datetime.now(UTC)).cast("timestamp")

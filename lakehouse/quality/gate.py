@@ -18,6 +18,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from lakehouse.progress import step
 from lakehouse.quality import _gx
 from lakehouse.quality.results import CheckResult, ValidationReport, record_results
 from lakehouse.quality.suites import Check, Suite, load_suite
@@ -98,8 +99,11 @@ def gate(
     Call it before writing: when it raises, the stage writes nothing and its target
     table stays at its version. Quarantine routing is `split_quarantine`'s job.
     """
-    report = validate(df, suite, settings=settings, stage=stage, run_id=run_id,
-                      table_name=table_name, table_version=table_version, persist=persist)
+    name = suite if isinstance(suite, str) else suite.name
+    with step(f"quality[{stage}]: validating {table_name or 'the rows'} with suite {name}"):
+        report = validate(df, suite, settings=settings, stage=stage, run_id=run_id,
+                          table_name=table_name, table_version=table_version,
+                          persist=persist)
     if store is not None:
         record_results(store, settings, report)
     print(report.summary(), flush=True)

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakehouse.errors import MISSING_TABLE
+from lakehouse.progress import step
 from lakehouse.tables.damage import DamagedTableError, LogCache, check_log
 from lakehouse.tables.damage import explain as explain_damage
 from lakehouse.tables.merging import WhenMatched, check_keys, merge_builder, quoted
@@ -243,7 +244,7 @@ class TableStore:
             writer = writer.option("replaceWhere", replace_where)
         if txn is not None:  # delta-spark skips a (txnAppId, txnVersion) already committed
             writer = writer.option("txnAppId", txn.app_id).option("txnVersion", txn.version)
-        with session_confs(self.spark, confs), _conflicts(name):
+        with session_confs(self.spark, confs), _conflicts(name), step(f"writing {name}"):
             try:
                 if self.in_catalog:
                     writer.saveAsTable(self._table_name(name))
@@ -290,7 +291,7 @@ class TableStore:
         if txn is not None:
             confs |= {_TXN_APP_ID: txn.app_id, _TXN_VERSION: str(txn.version)}
         before = self.version(name)
-        with session_confs(self.spark, confs), _conflicts(name):
+        with session_confs(self.spark, confs), _conflicts(name), step(f"merging into {name}"):
             builder.execute()
         latest = self.history(name, limit=1)[0]
         if latest.version == before:  # nothing inserted or changed: Delta commits nothing
