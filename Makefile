@@ -15,16 +15,19 @@ STAMP := $(VENV)/.installed
 # The Delta Lake jars (pinned in jars.ivy.xml), fetched once into paths.jars (.venv/jars).
 JARS_STAMP := $(VENV)/.jars
 RUN := $(PY) -m
+# Browser assets of the Data Docs pages (pinned in web/package-lock.json), installed once into
+# web/node_modules so the pages work offline (lakehouse/quality/offline.py).
+WEB_STAMP := web/node_modules/.installed
 
 .PHONY: help venv prereqs data bronze silver gold train score pipeline test lint docs \
         mlflow-ui audit jars shell maintain bench bundle-validate clean clean-venv \
-        cluster-up cluster-down
+        cluster-up cluster-down report browser report-screenshot
 
 help: ## list the targets with one line each
 	@echo "Usage: make TARGET [ENV=local|test|databricks] [ARGS='--set section.key=value ...']"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-prereqs:
+prereqs: $(WEB_STAMP)
 	@scripts/check-prereqs.sh $(PYTHON)
 ifeq ($(ENV),cluster)
 	@$(RUN) tools.cluster up --env $(ENV)
@@ -37,6 +40,21 @@ $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	@touch $@
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  echo "Installing the Data Docs browser assets (first run only)..." && \
+	  (cd web && npm ci --silent) && touch $@; \
+	else echo "npm not found: Data Docs pages will load their scripts from public CDNs"; fi
+
+# Debian's Chromium and its driver for the browser tests (tests/browser), installed when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "Installing Debian's chromium and chromium-driver for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver \
+	    >/dev/null; }
 
 venv: $(STAMP) ## create .venv with the pinned dependencies (done automatically by other targets)
 
@@ -81,23 +99,29 @@ silver: $(STAMP) $(JARS_STAMP) prereqs ## type, clean, dedupe and merge new bron
 gold: $(STAMP) $(JARS_STAMP) prereqs ## point-in-time customer features and churn labels
 	$(call stage_recipe,gold)
 
-train: $(STAMP) $(JARS_STAMP) prereqs ## train and evaluate the churn model and segmentation, track in MLflow
-	$(call stage_recipe,ml.train)
+train: $(STAMP) $(JARS_STAMP) prereqs ## train and evaluate the churn model and segmentation, track in MLflow, rebuild the report
+	$(call stage_recipe,pipeline train)
 
-score: $(STAMP) $(JARS_STAMP) prereqs ## score the latest snapshot with the champion model
-	$(call stage_recipe,ml.score)
+score: $(STAMP) $(JARS_STAMP) prereqs ## score the latest snapshot with the champion models, rebuild the report
+	$(call stage_recipe,pipeline score)
+
+report: $(STAMP) $(JARS_STAMP) prereqs ## build the HTML report (reports/report/index.html; train and score do it too)
+	$(RUN) report --env $(ENV) $(ARGS)
+
+report-screenshot: $(STAMP) browser ## the README's picture of the report's first screen (docs/report.png)
+	$(RUN) tools.browser screenshot reports/report/index.html docs/report.png
 
 pipeline: $(STAMP) $(JARS_STAMP) prereqs ## the whole pipeline in one process (same as make bronze silver gold train)
 	$(SAMPLE_IF_EMPTY)
 	$(RUN) pipeline --env $(ENV) $(ARGS) bronze silver gold train
 
-test: $(STAMP) $(JARS_STAMP) prereqs lint bundle-validate ## run the test suite (unit, integration, end-to-end)
+test: $(STAMP) $(JARS_STAMP) prereqs browser lint bundle-validate ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
 	$(VENV)/bin/ruff check .
 
-docs: $(STAMP) ## rebuild the Great Expectations Data Docs site and print its path
+docs: $(STAMP) $(WEB_STAMP) ## rebuild the Great Expectations Data Docs site and print its path
 	$(RUN) lakehouse.quality.docs --env $(ENV) $(ARGS)
 
 mlflow-ui: $(STAMP) ## start the MLflow UI on 127.0.0.1:5000 over the local store

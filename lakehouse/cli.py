@@ -46,9 +46,10 @@ def new_run_id(stage: str) -> str:
     return f"{stage}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def _publish_quality_docs() -> None:
-    """Render the Data Docs of this process's validations (one site build, after the
-    stages, whether they succeeded or not: a failed gate is what the docs are for)."""
+def publish_quality_docs() -> None:
+    """Render the Data Docs of this process's validations not rendered yet (one site build,
+    after the stages, whether they succeeded or not: a failed gate is what the docs are
+    for; or earlier, by a stage that links to them)."""
     try:
         from lakehouse.quality import publish_docs
 
@@ -143,7 +144,7 @@ def run_stages(stages: StageList, *, config: argparse.Namespace,
     finally:
         try:
             if any(stage.uses_quality for stage, _ in stages):
-                _publish_quality_docs()
+                publish_quality_docs()
             if spark is not None and owned and not on_databricks():
                 _stop(spark)
         finally:

@@ -238,6 +238,13 @@ class MlSettings(Section):
     segments: SegmentSettings
 
 
+class ReportSettings(Section):
+    """The HTML report (report/): how many at-risk customers, when a feature has drifted."""
+
+    at_risk_rows: int = Field(ge=1)
+    psi_threshold: float = Field(gt=0, strict=False)
+
+
 class Settings(Section):
     """The whole configuration of one run, created once at the entry point."""
 
@@ -255,3 +262,4 @@ class Settings(Section):
     generator: GeneratorSettings
     mlflow: MlflowSettings
     ml: MlSettings
+    report: ReportSettings

@@ -16,34 +16,11 @@ from pyspark.sql import functions as F
 
 from audit.cli import main as audit_main
 from bronze.run import main as bronze_main
-from datagen import GeneratorSpec, generate
-from gold.run import main as gold_main
 from lakehouse.shell import main as shell_main
 from lakehouse.tables import open_store
 from ml import tracking
 from ml.metrics import roc_auc
-from ml.score import main as score_main
-from ml.train import main as train_main
-from pipeline import main as pipeline_main
 from silver.run import main as silver_main
-from tests.conftest import settings_for
-
-SAMPLE = GeneratorSpec(rows=60_000, customers=1_500, months=18, seed=7)
-
-
-@pytest.fixture(scope="module")
-def lake(spark, tmp_path_factory):
-    """Runs every stage once on a fresh sample; returns (settings, args, manifest)."""
-    root = tmp_path_factory.mktemp("e2e")
-    settings = settings_for(root)
-    args = ["--env", "test", *[f"--set=paths.{k}={root / k}"
-                               for k in ("landing", "truth", "lake", "reports", "mlflow")]]
-    manifest = generate(SAMPLE, settings.paths.landing, settings.paths.truth)
-    # bronze and silver as `make bronze silver` runs them (one process), the rest one by one
-    assert pipeline_main([*args, "bronze", "silver"]) == 0
-    for stage in (gold_main, train_main, score_main):
-        assert stage(args) == 0, stage.__module__
-    return settings, args, manifest
 
 
 def test_bronze_and_silver_reconcile_exactly_with_the_manifest(lake, spark):

@@ -1,0 +1,5 @@
+import sys
+
+from report.run import main
+
+sys.exit(main())
