@@ -36,9 +36,9 @@ STAGES = {"bronze": BRONZE, "silver": SILVER, "gold": GOLD, "train": TRAIN, "sco
 REPORTED = ("train", "score")  # stages after which the report is rebuilt
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    """Stage names plus the configuration flags (--env, --set); the flags it does not know
-    are returned for a single stage's own parser."""
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
+    """Stage names plus the configuration flags (--env, --set), and the flags of the first
+    stage named (a stage's own flags go with a single stage)."""
     parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description=__doc__.splitlines()[0])
     add_config_arguments(parser)
@@ -48,8 +48,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     names = [a for a in argv if a in STAGES]
     args, rest = parser.parse_known_args([*names, *(a for a in argv if a not in STAGES)])
     if rest and len(args.stages) != 1:
-        parser.error(f"stage flags ({' '.join(rest)}) go with a single stage")
-    return args, rest
+        parser.error(f"stage flags or unknown stages ({' '.join(rest)}): a stage's own "
+                     f"flags go with a single stage; stages are {', '.join(STAGES)}")
+    return args, STAGES[args.stages[0]].parser().parse_args(rest)
 
 
 def plan(named: list[str]) -> list[str]:
@@ -66,10 +67,10 @@ def plan(named: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the named stages in order (see `plan`); prints each stage's
     seconds."""
-    args, rest = parse_args(argv)
+    args, first = parse_args(argv)
     names = plan(args.stages)
-    stages = [(STAGES[name], STAGES[name].parser().parse_args(
-        rest if name == args.stages[0] else [])) for name in names]
+    stages = [(STAGES[name], first if name == args.stages[0] else
+               STAGES[name].parser().parse_args([])) for name in names]
     return run_stages(stages, config=args, timings=True)
 
 
