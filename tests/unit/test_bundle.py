@@ -20,7 +20,8 @@ def bundle(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "databricks.yml", tmp_path)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(ROOT / "resources", tmp_path / "resources")
-    for module in ("bronze/run", "silver/run", "gold/run", "ml/train", "ml/score"):
+    for module in ("bronze/run", "silver/run", "gold/run", "ml/train", "ml/score",
+                   "report/run"):
         path = tmp_path / f"{module}.py"
         path.parent.mkdir(exist_ok=True)
         path.write_text("def main(argv=None):\n    return 0\n")
