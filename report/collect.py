@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -55,8 +57,8 @@ def collect(settings: Settings, store: TableStore, images: Path, site: Path) -> 
         if store.exists(names.silver_quarantine) else [],
         quality=quality, data_docs=docs,
         tables=[_table_state(store, n) for n in names.model_dump().values()],
-        churn=churn_run and _churn(churn_run, images, site),
-        segments=segment_run and _segments(segment_run, images, site),
+        churn=_section(_churn, churn_run, images, site, notes),
+        segments=_section(_segments, segment_run, images, site, notes),
         at_risk=at_risk, drift=drift, notes=notes)
 
 
@@ -194,6 +196,21 @@ def _segments(run: Run, images: Path, site: Path) -> c.SegmentSection:
                             params.get("chosen_k", "?"), run.data.metrics.get("best_silhouette"),
                             json.loads(profile.to_json(orient="records")),
                             _plots(run, "segments", images, site))
+
+
+def _section(build: Callable[[Run, Path, Path], Any], run: Run | None, images: Path,
+             site: Path, notes: list[str]) -> Any:
+    """A run's section, or None with a note when its artifacts cannot be read (deleted,
+    or logged by another version of the project): the rest of the report still builds."""
+    if run is None:
+        return None
+    try:
+        return build(run, images, site)
+    except (MlflowException, OSError, KeyError, ValueError) as err:
+        log.warning("report: run %s: %s", run.info.run_id, err, exc_info=True)
+        notes.append(f"MLflow run {run.info.run_name} ({run.info.run_id}): its artifacts "
+                     f"could not be read ({type(err).__name__}: {str(err)[:200]})")
+        return None
 
 
 def _started(run: Run) -> datetime:
