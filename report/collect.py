@@ -51,7 +51,7 @@ def collect(settings: Settings, store: TableStore, images: Path, site: Path) -> 
     drift = _drift(settings, store)
     return c.Report(
         generated_at=datetime.now(UTC), env=settings.env, lake=str(settings.paths.lake),
-        flow=_flow(store, names, reconciliation), reconciliation=reconciliation,
+        flow=_flow(store, names, reconciliation, at_risk), reconciliation=reconciliation,
         quarantine=_rows(c.quarantine_reasons(store.read(names.silver_quarantine),
                                               QUARANTINE_REASONS))
         if store.exists(names.silver_quarantine) else [],
@@ -80,7 +80,8 @@ def _reconciliation(store: TableStore, audit: str) -> dict[str, int]:
     return {k: int(row[k] or 0) for k in (*cols, "batches")}
 
 
-def _flow(store: TableStore, names: Any, recon: dict[str, int]) -> list[c.StageFlow]:
+def _flow(store: TableStore, names: Any, recon: dict[str, int], at_risk: c.AtRisk | None
+          ) -> list[c.StageFlow]:
     flow = []
     if store.exists(names.bronze_ingest_log):
         files = {r["status"]: (r["files"], r["records"]) for r in _rows(
@@ -97,17 +98,15 @@ def _flow(store: TableStore, names: Any, recon: dict[str, int]) -> list[c.StageF
             f"{recon['quarantined']:,} quarantined, {recon['duplicates']:,} duplicates, "
             f"{recon['batches']:,} batches"))
     if store.exists(names.gold_features):
-        features = store.read(names.gold_features)
-        snapshots = features.select("as_of_date").distinct().count()
+        features = store.read(names.gold_features).agg(
+            F.count(F.lit(1)).alias("rows"), F.countDistinct("as_of_date").alias("dates")).first()
         flow.append(c.StageFlow("gold", _count(store, names.silver_transactions),
-                                features.count(),
-                                f"{snapshots:,} snapshots; "
+                                features["rows"],
+                                f"{features['dates']:,} snapshots; "
                                 f"{_count(store, names.gold_labels) or 0:,} churn labels"))
-    if store.exists(names.gold_scores):
-        scores = store.read(names.gold_scores)
-        latest = scores.agg(F.max("as_of_date")).first()[0]
-        scored = scores.where(F.col("as_of_date") == F.lit(latest)).count()
-        flow.append(c.StageFlow("score", scored, scored, f"latest snapshot {latest}"))
+    if at_risk is not None:  # the latest scored snapshot, counted once for both sections
+        flow.append(c.StageFlow("score", at_risk.customers, at_risk.customers,
+                                f"latest snapshot {at_risk.as_of}"))
     return flow
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,13 @@ from lakehouse.tables import TableStore, open_store
 # expected values in tests are plain UTC datetimes on every machine.
 os.environ["TZ"] = "UTC"
 time.tzset()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def settings_for(tmp: Path, *overrides: str) -> Settings:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from datagen import GeneratorSpec, generate
 from lakehouse.contracts import GOLD_FEATURES
 from lakehouse.tables import open_store
 from ml import tracking
-from tests.conftest import settings_for
+from tests.conftest import free_port, settings_for
 from tools import cluster as local_cluster
 
 ROOT = Path(__file__).parents[2]
@@ -37,17 +36,11 @@ SMALL = ("ml.churn.reg_params=[0.0,0.01]", "ml.churn.elastic_net_params=[0.0]",
          "ml.churn.bootstrap_samples=50", "ml.segments.k_max=3", "quality.data_docs=false")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A two-worker cluster on a free port, stopped (and checked gone) at the end."""
     state = tmp_path_factory.mktemp("cluster")
-    started, _ = local_cluster.up(f"spark://127.0.0.1:{_free_port()}", state=state,
+    started, _ = local_cluster.up(f"spark://127.0.0.1:{free_port()}", state=state,
                                   worker_memory="1g")
     yield started, state
     assert sorted(local_cluster.down(state=state)) == sorted(started.pids)

@@ -6,7 +6,6 @@ machine; screenshots go to reports/screenshots/ for people to look at."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +22,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from ml import tracking
+from tests.conftest import free_port
 from tools.browser import chromium, outside, requests
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 WAIT = 60  # seconds for a page's content: a cold MLflow store on a busy 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +57,7 @@ def mlflow_ui(lake) -> Iterator[str]:
     """The MLflow UI over the lake's store, started as `make mlflow-ui` starts it, on a
     free loopback port; stopped by process id (the server and its workers)."""
     _, args, _ = lake
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "ml.ui", *args, "--port", str(port)],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
