@@ -12,7 +12,7 @@ ENV ?= local
 ARGS ?=
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
-# The Delta Lake jars (pinned in jars.ivy.xml), fetched once into paths.jars (.venv/jars).
+# The Delta Lake jars (pinned in conf/jars.ivy.xml), fetched once into paths.jars (.venv/jars).
 JARS_STAMP := $(VENV)/.jars
 RUN := $(PY) -m
 # Browser assets of the Data Docs pages (pinned in web/package-lock.json), installed once into
@@ -21,7 +21,8 @@ WEB_STAMP := web/node_modules/.installed
 
 .PHONY: help venv prereqs data bronze silver gold train score pipeline test lint docs \
         mlflow-ui audit jars shell maintain bench bundle-validate clean clean-venv \
-        cluster-up cluster-down report browser report-screenshot
+        cluster-up cluster-down report browser report-screenshot runtime-check \
+        test-runtime-twin
 
 help: ## list the targets with one line each
 	@echo "Usage: make TARGET [ENV=local|test|databricks] [ARGS='--set section.key=value ...']"
@@ -38,7 +39,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@echo "Creating $(VENV) and installing pinned dependencies (first run only, ~1-2 min)..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	@$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[local,dev]"
 	@touch $@
 
 $(WEB_STAMP): web/package.json web/package-lock.json
@@ -58,7 +59,7 @@ browser:
 
 venv: $(STAMP) ## create .venv with the pinned dependencies (done automatically by other targets)
 
-$(JARS_STAMP): $(STAMP) jars.ivy.xml
+$(JARS_STAMP): $(STAMP) conf/jars.ivy.xml
 	@echo "Fetching the Delta Lake jars (first run only)..."
 	@$(RUN) lakehouse.jars fetch --env $(ENV)
 	@touch $@
@@ -115,7 +116,7 @@ pipeline: $(STAMP) $(JARS_STAMP) prereqs ## the whole pipeline in one process (s
 	$(SAMPLE_IF_EMPTY)
 	$(RUN) pipeline --env $(ENV) $(ARGS) bronze silver gold train
 
-test: $(STAMP) $(JARS_STAMP) prereqs browser lint bundle-validate ## run the test suite (unit, integration, end-to-end)
+test: $(STAMP) $(JARS_STAMP) prereqs browser lint bundle-validate runtime-check ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
@@ -144,6 +145,12 @@ cluster-down: $(STAMP) ## stop the local Spark cluster (exactly the processes cl
 
 bundle-validate: $(STAMP) ## check databricks.yml and resources/ offline (fields, enums, refs, files)
 	$(RUN) tools.validate_bundle
+
+runtime-check: $(STAMP) ## the built wheel installs on the Databricks runtime (databricks-runtime.txt) replacing nothing
+	$(RUN) tools.runtime check
+
+test-runtime-twin: $(STAMP) $(JARS_STAMP) ## the ML and end-to-end tests on the Databricks runtime's versions (.venv-twin)
+	$(RUN) tools.twin $(PYTEST_ARGS)
 
 bench: $(STAMP) $(JARS_STAMP) prereqs ## benchmarks against DuckDB at 1M and 10M rows, incremental month (long; not in make test)
 	$(RUN) bench.run_bench $(ARGS)

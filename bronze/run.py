@@ -27,7 +27,7 @@ from bronze.unreadable import (
     still_rejected,
     unreadable_error,
 )
-from lakehouse.cli import Stage, StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage, wheel_task
 from lakehouse.errors import LakehouseError
 from lakehouse.progress import step
 from lakehouse.quality import gate
@@ -202,3 +202,6 @@ STAGE = Stage("bronze", __doc__.splitlines()[0], _body,
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bronze`."""
     return run_stage(STAGE, argv=argv)
+
+
+job = wheel_task(main)  # the console script (pyproject.toml)

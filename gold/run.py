@@ -46,7 +46,7 @@ from gold.plan import (
     plan_tables,
 )
 from gold.snapshots import in_predicate
-from lakehouse.cli import Stage, StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage, wheel_task
 from lakehouse.errors import LakehouseError
 from lakehouse.progress import step
 from lakehouse.quality import gate
@@ -297,3 +297,6 @@ STAGE = Stage("gold", __doc__.splitlines()[0], _body,
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gold`."""
     return run_stage(STAGE, argv=argv)
+
+
+job = wheel_task(main)  # the console script (pyproject.toml)

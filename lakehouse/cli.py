@@ -92,6 +92,21 @@ def run_stage(stage: Stage, *, argv: list[str] | None = None) -> int:
     return run_stages([(stage, args)], config=args)
 
 
+def wheel_task(main: Callable[[], int]) -> Callable[[], None]:
+    """The console script of an entry point (pyproject.toml [project.scripts]), as the
+    bundle's python_wheel_task calls it. Databricks ignores a wheel task's return value, so
+    a failed run (non-zero code) raises SystemExit: the task fails and the tasks after it
+    do not start."""
+
+    def task() -> None:
+        code = main()
+        if code:
+            raise SystemExit(code)
+
+    task.__doc__ = f"{main.__module__}.main for a Databricks wheel task: fails on a non-zero code."
+    return task
+
+
 StageList = Sequence[tuple[Stage, argparse.Namespace]]
 
 

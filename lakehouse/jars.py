@@ -1,6 +1,6 @@
 """The Delta Lake jars a local Spark session needs: pinned, fetched once, checked at start.
 
-The pins live in `jars.ivy.xml` beside `requirements.lock` (why each one: its comment).
+The pins live in `conf/jars.ivy.xml` (in the wheel too) (why each one: its comment).
 `python -m lakehouse.jars fetch` (run by `make` on first use) resolves them with the Ivy
 that ships inside pyspark, from Maven Central or whatever the machine's Ivy/Maven
 settings point at, into `paths.jars`; sessions then start offline with `spark.jars`.
@@ -24,7 +24,7 @@ import pyspark
 from lakehouse.config import PROJECT_ROOT, load_settings
 from lakehouse.errors import LakehouseError
 
-PINS = PROJECT_ROOT / "jars.ivy.xml"
+PINS = PROJECT_ROOT / "conf" / "jars.ivy.xml"
 
 
 class DeltaJarsError(LakehouseError, RuntimeError):

@@ -15,7 +15,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.cli import Stage, StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage, wheel_task
 from ml import churn, dataset, registry, segments, tracking
 from ml.train import read_table
 from ml.train_segments import NAMES_TAG
@@ -125,6 +125,9 @@ STAGE = Stage("ml.score", __doc__.splitlines()[0], _body, add_arguments=_add_arg
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ml.score`."""
     return run_stage(STAGE, argv=argv)
+
+
+job = wheel_task(main)  # the console script (pyproject.toml)
 
 
 if __name__ == "__main__":

@@ -191,9 +191,12 @@ def log_frame(df: pd.DataFrame, artifact_file: str) -> None:
 
 
 def pip_requirements() -> list[str]:
-    """Pinned requirements of the logged Spark models (stated, not inferred: inference would
-    load the model in a fresh Spark process)."""
-    return [f"pyspark=={pyspark.__version__}", f"mlflow=={mlflow.__version__}"]
+    """Requirements of the logged Spark models (stated, not inferred: inference would load
+    the model in a fresh Spark process). PySpark is a range from the running minor version
+    to the next major, never a pin: where a model is loaded (a Databricks runtime, a serving
+    endpoint) its Spark comes with the platform and must not be replaced by pip."""
+    major, minor = (int(part) for part in pyspark.__version__.split(".")[:2])
+    return [f"pyspark>={major}.{minor},<{major + 1}", f"mlflow=={mlflow.__version__}"]
 
 
 def log_spark_model(model: PipelineModel, *, name: str, example: pd.DataFrame,
@@ -202,7 +205,9 @@ def log_spark_model(model: PipelineModel, *, name: str, example: pd.DataFrame,
     inputs; MLflow checks that the logged model scores them)."""
     with _no_integer_hint():
         signature = infer_signature(example, output)
-    return mlflow.spark.log_model(model, artifact_path=name, signature=signature,
+    # The Spark flavour's second parameter is `artifact_path` from MLflow 3.8 (the runtime's)
+    # to 3.17 (no `name=` keyword as the other flavours have): passed by position.
+    return mlflow.spark.log_model(model, name, signature=signature,
                                   input_example=example, pip_requirements=pip_requirements())
 
 

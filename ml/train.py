@@ -11,7 +11,7 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from lakehouse.cli import Stage, StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage, wheel_task
 from lakehouse.errors import LakehouseError
 from ml import tracking
 from ml.evaluate import summary_table
@@ -105,6 +105,9 @@ STAGE = Stage("ml.train", __doc__.splitlines()[0], _body)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m ml.train`."""
     return run_stage(STAGE, argv=argv)
+
+
+job = wheel_task(main)  # the console script (pyproject.toml)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lakehouse.cli import Stage, StageContext, publish_quality_docs, run_stage
+from lakehouse.cli import Stage, StageContext, publish_quality_docs, run_stage, wheel_task
 from report import render
 from report.collect import collect
 
@@ -40,6 +40,9 @@ STAGE = Stage("report", __doc__.splitlines()[0], _body, writes=lambda args: Fals
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m report`."""
     return run_stage(STAGE, argv=argv)
+
+
+job = wheel_task(main)  # the console script (pyproject.toml)
 
 
 if __name__ == "__main__":

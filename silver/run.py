@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.cli import Stage, StageContext, run_stage
+from lakehouse.cli import Stage, StageContext, run_stage, wheel_task
 from lakehouse.errors import LakehouseError
 from lakehouse.frames import cut_lineage, release
 from lakehouse.progress import step
@@ -324,3 +324,6 @@ STAGE = Stage("silver", __doc__.splitlines()[0], _body, uses_quality=True)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m silver`."""
     return run_stage(STAGE, argv=argv)
+
+
+job = wheel_task(main)  # the console script (pyproject.toml)

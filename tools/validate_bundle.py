@@ -201,7 +201,8 @@ def _check_entry_point(root: Path, file: str, at: str, target: str) -> list[Prob
     if not path.is_file():
         return [Problem(file, f"{at}.python_wheel_task.entry_point",
                         f"script target {target!r}: {path.relative_to(root)} does not exist")]
-    if not re.search(rf"^def {re.escape(func)}\(", path.read_text(), re.MULTILINE):
+    defined = rf"^(def {re.escape(func)}\(|{re.escape(func)} = )"
+    if not re.search(defined, path.read_text(), re.MULTILINE):
         return [Problem(file, f"{at}.python_wheel_task.entry_point",
                         f"script target {target!r}: no function {func!r} in {module}")]
     return []

@@ -24,7 +24,7 @@ def bundle(tmp_path: Path) -> Path:
                    "report/run"):
         path = tmp_path / f"{module}.py"
         path.parent.mkdir(exist_ok=True)
-        path.write_text("def main(argv=None):\n    return 0\n")
+        path.write_text("def main(argv=None):\n    return 0\n\n\njob = main\n")
     return tmp_path
 
 

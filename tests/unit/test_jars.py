@@ -1,4 +1,4 @@
-"""The Delta jars: pinned in jars.ivy.xml, found by name in a folder, or a clear error."""
+"""The Delta jars: pinned in conf/jars.ivy.xml, found by name in a folder, or a clear error."""
 
 from __future__ import annotations
 
