@@ -8,7 +8,6 @@ that cannot be read does not fail the task: it ends with a marker row
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -22,6 +21,7 @@ from bronze.landing import LandingFile
 from bronze.parse import CORRUPT, LINE_NUMBER, RESCUED, ROW_NUMBER, SOURCE_FILE
 from bronze.source import encoding_for
 from bronze.stage import file_batches
+from lakehouse.spark import task_slots
 
 BATCH_ID = "_batch_id"
 INGESTED_AT = "_ingested_at"
@@ -72,21 +72,22 @@ def parse_landing_files(
     aliases = {k: list(v) for k, v in aliases.items()}
     required = list(required)
 
+    items = [(f.path, f.absolute, encoding_for(f.path, encoding, encodings)) for f in files]
+    groups = group_files(items, [f.size for f in files], task_slots(spark))
+
     def parse(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for task in tasks:
-            for group in task.column(0).to_pylist():
-                for source, path, file_encoding in json.loads(group):
+            for index in task.column(0).to_pylist():
+                for source, path, file_encoding in groups[index]:
                     yield from file_batches(source, path, schema=arrow_schema,
                                             constants=constants, aliases=aliases,
                                             required=required, delimiter=delimiter,
                                             encoding=file_encoding)
 
-    items = [(f.path, f.absolute, encoding_for(f.path, encoding, encodings)) for f in files]
-    groups = group_files(items, [f.size for f in files], spark.sparkContext.defaultParallelism)
-    # One group per partition: parallelize with as many slices as elements.
-    tasks = spark.sparkContext.parallelize([(json.dumps(g),) for g in groups],
-                                           max(len(groups), 1))
-    return spark.createDataFrame(tasks, "files string").mapInArrow(parse, schema)
+    # One group per task: row i of a range with as many partitions as rows is partition i
+    # (DataFrame API only: Spark Connect, e.g. Databricks serverless, has no RDDs).
+    tasks = spark.range(0, len(groups), 1, max(len(groups), 1))
+    return tasks.mapInArrow(parse, schema)
 
 
 def group_files(items: Sequence[T_], sizes: Sequence[int], cores: int) -> list[list[T_]]:

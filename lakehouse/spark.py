@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pyspark.errors import PySparkAttributeError
 from pyspark.sql import SparkSession
 
 from lakehouse.errors import LakehouseError
@@ -98,6 +99,16 @@ def get_spark(settings: Settings) -> SparkSession:
         # driver's working directory (Python workers of local[*] inherit the driver's path).
         spark.sparkContext.addPyFile(str(project_archive()))
     return spark
+
+
+def task_slots(spark: SparkSession) -> int:
+    """How many tasks the session's cluster runs at once (its cores). Spark Connect (e.g.
+    Databricks serverless) has no SparkContext to ask: `spark.default.parallelism` if set,
+    else 8."""
+    try:
+        return spark.sparkContext.defaultParallelism
+    except PySparkAttributeError:
+        return int(spark.conf.get("spark.default.parallelism", None) or 8)
 
 
 def project_archive() -> Path:

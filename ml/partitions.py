@@ -16,6 +16,8 @@ import math
 
 from pyspark.sql import DataFrame
 
+from lakehouse.spark import task_slots
+
 
 def fit_partitions(rows: int, *, rows_per_partition: int, max_partitions: int) -> int:
     """Partitions for a training frame of `rows` rows: ceil(rows / rows_per_partition),
@@ -30,14 +32,12 @@ def with_partitions(df: DataFrame, partitions: int) -> DataFrame:
     """`df` in at most `partitions` partitions: merged without a shuffle when it has more,
     unchanged otherwise (spreading fewer partitions out would shuffle on every read of an
     uncached frame)."""
-    if df.rdd.getNumPartitions() > partitions:
-        return df.coalesce(partitions)
-    return df
+    return df.coalesce(partitions)  # never adds partitions: a frame with fewer is unchanged
 
 
 def training_partitions(df: DataFrame, rows: int, *, rows_per_partition: int) -> DataFrame:
     """`df` (of `rows` rows) in at most the partitions `fit_partitions` chooses for this
     session's cores."""
-    cores = df.sparkSession.sparkContext.defaultParallelism
+    cores = task_slots(df.sparkSession)
     return with_partitions(df, fit_partitions(rows, rows_per_partition=rows_per_partition,
                                               max_partitions=cores))

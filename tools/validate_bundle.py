@@ -5,7 +5,10 @@ per target and with variables substituted, by the generated dataclasses of the
 `databricks-bundles` package (unknown fields, bad enum values and missing required
 fields fail); then what those cannot see: declared and valued variables, task
 dependencies (existing, acyclic), job cluster keys, referenced files and wheel entry
-points. Every problem names the file and the field.
+points, run_as and permissions of production; and that the compute fits the runtime of
+databricks-runtime.txt (cluster spark_version, serverless environment version, the pinned
+pyspark's major.minor, a wheel that requires nothing the runtime provides). Every problem
+names the file and the field.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from typing import Any
 
 import yaml
 from databricks.bundles.jobs import Job
+from packaging.utils import canonicalize_name
+
+from tools.runtime import CONSTRAINTS, RuntimeFileError, requirement_problems
+from tools.runtime import load as load_runtime
 
 TOP_LEVEL = {"bundle", "include", "artifacts", "variables", "targets", "resources",
              "workspace", "permissions", "run_as", "sync", "presets", "experimental"}
@@ -66,13 +73,61 @@ def validate(root: Path) -> list[Problem]:
     targets = docs["databricks.yml"].get("targets") or {}
     problems += _check_targets(targets, variables)
     for target, spec in targets.items():
-        values = {name: (v or {}).get("default") for name, v in variables.items()}
+        values = {name: _value(v) for name, v in variables.items()}
         values.update((spec or {}).get("variables") or {})
         for file, doc in docs.items():
             problems += _check_references(file, doc, variables, values, target)
             for name, job in ((doc.get("resources") or {}).get("jobs") or {}).items():
                 problems += _check_job(root, file, name, _substitute(job, values), target)
+    problems += _check_runtime(root, docs)
     return _unique(problems)
+
+
+def _check_runtime(root: Path, docs: Mapping[str, Any]) -> list[Problem]:
+    """The bundle's compute, the pinned pyspark and the wheel's requirements all fit the
+    runtime databricks-runtime.txt describes."""
+    try:
+        runtime = load_runtime(root / CONSTRAINTS.name)
+    except (OSError, RuntimeFileError) as err:
+        return [Problem(CONSTRAINTS.name, "-", str(err))]
+    problems = []
+    for file, doc in docs.items():
+        for name, job in ((doc.get("resources") or {}).get("jobs") or {}).items():
+            where = f"resources.jobs.{name}"
+            for i, cluster in enumerate(job.get("job_clusters") or []):
+                version = (cluster.get("new_cluster") or {}).get("spark_version")
+                if version != runtime.spark_version:
+                    problems.append(Problem(file, f"{where}.job_clusters[{i}].new_cluster."
+                                            "spark_version", f"{version!r} is not the runtime "
+                                            f"of {CONSTRAINTS.name} ({runtime.spark_version}: "
+                                            f"Databricks Runtime {runtime.name})"))
+            for i, env in enumerate(job.get("environments") or []):
+                version = str((env.get("spec") or {}).get("environment_version"))
+                if version != runtime.serverless_environment:
+                    problems.append(Problem(file, f"{where}.environments[{i}].spec."
+                                            "environment_version", f"{version!r} is not the "
+                                            f"serverless environment of {CONSTRAINTS.name} "
+                                            f"({runtime.serverless_environment})"))
+    pinned = _locked(root / "requirements.lock", "pyspark")
+    if pinned is None or pinned.split(".")[:2] != runtime.spark.split(".")[:2]:
+        problems.append(Problem("requirements.lock", "pyspark", f"pins pyspark {pinned}, but "
+                                f"the runtime has Spark {runtime.spark}: the same major.minor "
+                                "is needed (code tested locally must run on the cluster)"))
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    problems += [Problem("pyproject.toml", "project.dependencies", message)
+                 for message in requirement_problems(project.get("dependencies") or [], runtime)]
+    return problems
+
+
+def _locked(lock: Path, package: str) -> str | None:
+    """The version requirements.lock pins `package` at, or None."""
+    if not lock.is_file():
+        return None
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.partition("==")
+        if sep and canonicalize_name(name) == package:
+            return version.strip()
+    return None
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -112,6 +167,9 @@ def _check_targets(targets: Mapping[str, Any], variables: Mapping[str, Any]) -> 
         if spec.get("mode") == "production" and not spec.get("permissions"):
             problems.append(Problem(f, f"targets.{target}.permissions",
                                     "a production target needs permissions"))
+        if spec.get("mode") == "production" and not spec.get("run_as"):
+            problems.append(Problem(f, f"targets.{target}.run_as", "a production target needs "
+                                    "run_as (a service principal), not the deploying user"))
         for name in (spec.get("variables") or {}):
             if name not in variables:
                 problems.append(Problem(f, f"targets.{target}.variables.{name}",
@@ -119,10 +177,21 @@ def _check_targets(targets: Mapping[str, Any], variables: Mapping[str, Any]) -> 
     return problems
 
 
+def _value(variable: Mapping[str, Any] | None) -> Any:
+    """A variable's value before targets: its default, or a marker for a `lookup` (the CLI
+    resolves it at deploy time, e.g. a service principal's application ID)."""
+    variable = variable or {}
+    if variable.get("default") is None and variable.get("lookup"):
+        return f"<lookup {variable['lookup']}>"
+    return variable.get("default")
+
+
 def _check_references(file: str, doc: Any, declared: Mapping[str, Any],
                       values: Mapping[str, Any], target: str) -> list[Problem]:
     problems = []
     for path, text in _strings(doc, ""):
+        if path.startswith("targets.") and not path.startswith(f"targets.{target}."):
+            continue  # another target's own settings: checked with that target's values
         for namespace, name in REFERENCE.findall(text):
             if namespace not in KNOWN_NAMESPACES:
                 problems.append(Problem(file, path, f"unknown reference ${{{namespace}.{name}}}"))

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from lakehouse.config import add_config_arguments, load_settings
 from tools.validate_bundle import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "resources/lakehouse_job.yml"
+SERVERLESS = "resources/lakehouse_job_serverless.yml"
 
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     """A copy of the bundle with stand-ins for the entry-point modules."""
     shutil.copy(ROOT / "databricks.yml", tmp_path)
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    for name in ("pyproject.toml", "databricks-runtime.txt", "requirements.lock"):
+        shutil.copy(ROOT / name, tmp_path)
     shutil.copytree(ROOT / "resources", tmp_path / "resources")
     for module in ("bronze/run", "silver/run", "gold/run", "ml/train", "ml/score",
                    "report/run"):
@@ -98,6 +103,72 @@ def test_target_mistakes_are_caught(bundle):
     assert "targets.prod.permissions: a production target needs permissions" in found
     assert "targets.dev.mode: must be one of" in found
     assert "targets.prod.variables.shcema: sets a variable that is not declared" in found
+
+
+def test_production_runs_as_a_service_principal(bundle):
+    edit(bundle, "databricks.yml", lambda d: d["targets"]["prod"].pop("run_as"))
+    assert any("targets.prod.run_as: a production target needs run_as" in m
+               for m in messages(bundle))
+
+
+def test_compute_that_is_not_the_runtime_of_the_constraints_is_caught(bundle):
+    edit(bundle, JOB, lambda d: job(d)["job_clusters"][0]["new_cluster"].update(
+        spark_version="17.3.x-cpu-ml-scala2.13"))
+    edit(bundle, SERVERLESS, lambda d: d["resources"]["jobs"]["lakehouse_pipeline_serverless"][
+        "environments"][0]["spec"].update(environment_version="4"))
+    found = "\n".join(messages(bundle))
+    assert "new_cluster.spark_version: '17.3.x-cpu-ml-scala2.13' is not the runtime" in found
+    assert "spec.environment_version: '4' is not the serverless environment" in found
+
+
+def test_a_pyspark_pin_of_another_minor_than_the_runtime_is_caught(bundle):
+    lock = bundle / "requirements.lock"
+    lock.write_text(lock.read_text().replace("pyspark==4.1.4", "pyspark==4.2.0"))
+    assert any(m.startswith("requirements.lock: pyspark: pins pyspark 4.2.0") for m in
+               messages(bundle))
+
+
+@pytest.mark.parametrize("requirement", ["pyspark>=4.1", "delta-spark>=4.4", "pandas>=2.2"])
+def test_a_wheel_requirement_the_runtime_provides_is_caught(bundle, requirement):
+    project = bundle / "pyproject.toml"
+    project.write_text(project.read_text().replace(
+        '    "great-expectations>=1.24,<2",\n', f'    "great-expectations>=1.24,<2",\n'
+        f'    "{requirement}",\n', 1))
+    found = messages(bundle)
+    assert any(m.startswith("pyproject.toml: project.dependencies: the wheel requires "
+                            f"{requirement}") for m in found), found
+
+
+def test_serverless_tasks_get_the_settings_the_cluster_tasks_get():
+    """The serverless job passes as `--set` parameters what the cluster job sets as
+    LAKEHOUSE__ environment variables: both load the same settings."""
+    values = {"catalog": "main", "schema": "retail_dev", "landing": "/Volumes/l",
+              "volume_root": "/Volumes/v", "experiment": "/Shared/x", "model_name": "a.b.c",
+              "segment_model_name": "a.b.d"}
+
+    def fill(text: str) -> str:
+        return re.sub(r"\$\{var\.(\w+)\}", lambda m: values[m.group(1)], text)
+
+    jobs = {file: yaml.safe_load((ROOT / file).read_text())["resources"]["jobs"]
+            for file in (JOB, SERVERLESS)}
+    cluster = jobs[JOB]["lakehouse_pipeline"]
+    env = {k: fill(v) for k, v in cluster["job_clusters"][0]["new_cluster"][
+        "spark_env_vars"].items()}
+    serverless = jobs[SERVERLESS]["lakehouse_pipeline_serverless"]
+    for ours, theirs in zip(cluster["tasks"], serverless["tasks"], strict=True):
+        assert ours["python_wheel_task"] == {**theirs["python_wheel_task"],
+                                             "parameters": ["--env", "databricks"]}
+        args = _parse([fill(p) for p in theirs["python_wheel_task"]["parameters"]])
+        from_parameters = load_settings(args.env, overrides=args.overrides, environ={})
+        from_environment = load_settings("databricks", environ=env)
+        assert from_parameters.model_dump(exclude={"sources"}) == \
+            from_environment.model_dump(exclude={"sources"})
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def test_a_missing_entry_point_module_is_caught(bundle):
