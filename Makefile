@@ -76,7 +76,7 @@ data: $(STAMP) ## generate sample transactions into the landing folder (ARGS='--
 # runs them all; the others find nothing left to do. A single goal runs its own entry point.
 STAGES := bronze silver gold train score
 STAGE_GOALS := $(filter $(STAGES),$(MAKECMDGOALS))
-SAMPLE_IF_EMPTY := $(RUN) datagen --env $(ENV) --if-empty
+SAMPLE_IF_EMPTY := $(RUN) datagen --env $(ENV) --if-empty $(ARGS)
 
 ifneq ($(word 2,$(STAGE_GOALS)),)
 define stage_recipe

@@ -84,6 +84,11 @@ def unmatched(landing: Path, pattern: str) -> list[str]:
     return [rel for _, rel in _visible(landing) if not matches(rel, pattern)]
 
 
+def has_files(landing: Path, pattern: str) -> bool:
+    """Whether `landing` holds a file bronze would ingest (`discover` without reading any)."""
+    return landing.is_dir() and any(matches(rel, pattern) for _, rel in _visible(landing))
+
+
 def _visible(landing: Path) -> list[tuple[Path, str]]:
     """(path, '/'-separated path relative to `landing`) of the files under it, sorted,
     but for hidden ones (a part of the path starts with '.' or '_')."""

@@ -4,6 +4,7 @@ taken from the project configuration (``--env``, ``--set section.key=value``).""
 import argparse
 import sys
 
+from bronze.landing import has_files
 from datagen.cli import main
 from datagen.spec import GeneratorSpec
 from lakehouse.config import ConfigError, add_config_arguments, settings_from_args
@@ -14,14 +15,21 @@ def run(argv: list[str] | None = None) -> int:
     config = argparse.ArgumentParser(add_help=False)
     add_config_arguments(config)
     known, rest = config.parse_known_args(argv)
+    if "--if-empty" in rest:
+        # make's sample step (`make bronze`): it gets the stage's ARGS, whose configuration
+        # (--env, --set paths.landing=...) counts and whose stage flags are not the
+        # generator's; the sample takes the configured generator settings.
+        rest = [flag for flag in rest if flag in ("--if-empty", "--quiet")]
     try:
         settings = settings_from_args(known)
         defaults = GeneratorSpec.from_dict(settings.generator.model_dump(exclude_none=True))
     except (ConfigError, ValueError) as err:
         print(f"datagen: error: {err}", file=sys.stderr)
         return 2
+    pattern = settings.bronze.file_pattern
     return main(rest, defaults=defaults, landing=settings.paths.landing,
-                truth=settings.paths.truth)
+                truth=settings.paths.truth,
+                has_input=lambda folder: has_files(folder, pattern))
 
 
 raise SystemExit(run())

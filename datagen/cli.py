@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -139,7 +140,8 @@ def _spec_from_args(args: argparse.Namespace, defaults: GeneratorSpec) -> Genera
 
 
 def main(argv: list[str] | None = None, defaults: GeneratorSpec | None = None,
-         landing: Path | None = None, truth: Path | None = None) -> int:
+         landing: Path | None = None, truth: Path | None = None,
+         has_input: Callable[[Path], bool] | None = None) -> int:
     """Run the CLI; returns 0 on success, exits with status 2 and a message on bad input."""
     defaults = defaults or GeneratorSpec()
     parser = build_parser(defaults)
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None, defaults: GeneratorSpec | None = None,
     truth = args.truth or truth
     if landing is None or truth is None:
         parser.error("--landing and --truth are required")
-    if args.if_empty and args.extend_months is None and any(Path(landing).glob("*.csv")):
+    has_input = has_input or (lambda folder: any(Path(folder).glob("*.csv")))
+    if args.if_empty and args.extend_months is None and has_input(Path(landing)):
         if not args.quiet:
             print(f"datagen: {landing} already has CSV files; nothing to do")
         return 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from gold.snapshots import as_of_dates, labelable
 from lakehouse.errors import LakehouseError
+from lakehouse.history import too_short
 from lakehouse.settings import GoldSettings
 
 # Table maintenance commits: they carry no watermark and change no rows.
@@ -257,6 +258,13 @@ def plan_tables(features: GoldTable, labels: GoldTable, silver: SilverState, *,
                                                     "requested dates"), labels.previous))
     scheduled = as_of_dates(silver.first_date, last, schedule=cfg.schedule,
                             explicit=cfg.as_of_dates, min_history_days=cfg.min_history_days)
+    if not scheduled:
+        raise LakehouseError(too_short(silver.first_date, last,
+                                       min_history_days=cfg.min_history_days)
+                             or f"no date of the {cfg.schedule} schedule lies in "
+                                f"{silver.first_date + timedelta(days=cfg.min_history_days)}.."
+                                f"{last} (gold.schedule, gold.as_of_dates, "
+                                "gold.min_history_days): no snapshot can be built")
     if len(scheduled) > cfg.max_snapshots:
         raise LakehouseError(
             f"silver's invoice dates span {silver.first_date}..{last} "

@@ -11,8 +11,11 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pyspark.sql import functions as F
+
 from lakehouse.cli import Stage, StageContext, run_stage, wheel_task
 from lakehouse.errors import LakehouseError
+from lakehouse.history import too_short
 from ml import tracking
 from ml.evaluate import summary_table
 from ml.tracking import TableRead
@@ -62,10 +65,24 @@ class TrainReport:
 def read_table(ctx: StageContext, name: str) -> TableRead:
     """`name` at its current Delta version, pinned so every read in the run sees the same."""
     if not ctx.store.exists(name):
-        raise MissingGoldTableError(f"table {name} does not exist: run `make gold` first")
+        raise MissingGoldTableError(_why_no_gold(ctx) or
+                                    f"table {name} does not exist: run `make gold` first")
     version = ctx.store.version(name)
     return TableRead(name, version, ctx.store.location(name),
                      ctx.store.read(name, version=version))
+
+
+def _why_no_gold(ctx: StageContext) -> str | None:
+    """What `make gold` says when silver's history is too short for any snapshot (then gold
+    has no table however often it runs), or None."""
+    silver = ctx.settings.tables.names.silver_transactions
+    if not ctx.store.exists(silver):
+        return None
+    first, last = ctx.store.read(silver).agg(F.min("invoice_date"), F.max("invoice_date")).first()
+    if first is None:
+        return None
+    reason = too_short(first, last, min_history_days=ctx.settings.gold.min_history_days)
+    return None if reason is None else f"gold has no snapshot to train on: {reason}"
 
 
 def train(ctx: StageContext) -> TrainReport:

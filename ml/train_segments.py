@@ -106,10 +106,12 @@ def run_segments(settings: Settings, run_id: str, features: TableRead, labels: T
                            "seed": cfg.seed, "chosen_k": seg.best.k, "customers": rows,
                            "gold_features_version": features.version,
                            "churn_rate_as_of": churn_as_of or "unavailable"})
+        # Every k as a curve (step = k); the run's own silhouette and inertia are the
+        # chosen k's (a metric's run-level value is its last logged step otherwise).
         for c in seg.candidates:
-            mlflow.log_metrics({"silhouette": c.silhouette, "inertia": c.inertia}, step=c.k)
-        mlflow.log_metrics({"best_silhouette": seg.best.silhouette,
-                            "best_inertia": seg.best.inertia}
+            mlflow.log_metrics({"silhouette_by_k": c.silhouette, "inertia_by_k": c.inertia},
+                               step=c.k)
+        mlflow.log_metrics({"silhouette": seg.best.silhouette, "inertia": seg.best.inertia}
                            | {f"segment_share_{_slug(n)}": s
                               for n, s in zip(prof["segment_name"], prof["share"], strict=True)})
         tracking.log_frame(prof, "segments/profile.csv")

@@ -192,7 +192,7 @@ def _segments(run: Run, images: Path, site: Path) -> c.SegmentSection:
     profile = pd.read_csv(io.StringIO(text), index_col=0)
     params = run.data.params
     return c.SegmentSection(run.info.run_id, params.get("as_of_date", "?"),
-                            params.get("chosen_k", "?"), run.data.metrics.get("best_silhouette"),
+                            params.get("chosen_k", "?"), run.data.metrics.get("silhouette"),
                             json.loads(profile.to_json(orient="records")),
                             _plots(run, "segments", images, site))
 

@@ -214,3 +214,28 @@ def test_spec_from_config_mapping():
         GeneratorSpec.from_dict({"rowz": 1})
     with pytest.raises(ValueError, match="between 0 and 1"):
         DirtRates(bad_date=-0.1)
+
+
+def test_make_sample_step_uses_the_configured_landing_and_ignores_stage_flags(tmp_path):
+    """`make bronze ARGS='--set paths.landing=...'` generates into that folder, not the
+    default one; a folder holding only a compressed CSV is not empty."""
+    landing, truth = tmp_path / "mine", tmp_path / "truth"
+
+    def sample() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "datagen", "--env", "test", "--if-empty",
+             f"--set=paths.landing={landing}", "--set", f"paths.truth={truth}",
+             "--set=generator.rows=2000", "--set=generator.months=2",
+             "--reingest-changed"],  # a bronze flag in ARGS: not the generator's
+            capture_output=True, text=True)
+
+    first = sample()
+    assert first.returncode == 0, first.stderr
+    files = sorted(p.name for p in landing.glob("*.csv"))
+    assert len(files) == 2
+    for path in landing.glob("*.csv"):
+        path.unlink()
+    (landing / "old.csv.gz").write_bytes(b"\x1f\x8b")
+    second = sample()
+    assert second.returncode == 0 and "nothing to do" in second.stdout
+    assert not list(landing.glob("*.csv"))

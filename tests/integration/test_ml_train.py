@@ -187,9 +187,11 @@ def test_segments_run_chooses_k_by_silhouette_and_names_segments(trained, client
     ctx, first, second = trained
     seg = first.segments
     assert seg.as_of_date == date(2023, 7, 1)  # the latest snapshot, unlabeled
-    history = client.get_metric_history(seg.run_id, "silhouette")
+    history = client.get_metric_history(seg.run_id, "silhouette_by_k")
     assert sorted(m.step for m in history) == [2, 3, 4]
     assert seg.best.silhouette == max(m.value for m in history)
+    chosen = next(m.value for m in history if m.step == seg.best.k)
+    assert client.get_run(seg.run_id).data.metrics["silhouette"] == chosen
     assert seg.profile["customers"].sum() == CUSTOMERS
     assert seg.profile["segment_name"].is_unique
     assert seg.profile["churn_rate"].between(0, 1).all()  # observed at the test snapshot
@@ -237,6 +239,16 @@ def test_champion_scores_the_latest_snapshot_idempotently(trained):
 
 def test_missing_gold_tables_are_a_clear_error(ctx):
     with pytest.raises(MissingGoldTableError, match="make gold"):
+        train(ctx)
+
+
+def test_gold_missing_for_too_short_a_history_says_why(ctx):
+    silver = ctx.spark.createDataFrame([(date(2011, 6, 1),), (date(2011, 9, 30),)],
+                                       "invoice_date date")
+    ctx.store.write(ctx.settings.tables.names.silver_transactions, silver)
+    with pytest.raises(MissingGoldTableError,
+                       match=r"no snapshot to train on: .*121 days of history.*"
+                             r"gold.min_history_days \(180\)"):
         train(ctx)
 
 

@@ -106,3 +106,19 @@ def test_a_schedule_of_exactly_the_limit_is_planned():
     assert len(features.plan.dates) == 19 and labels.plan.dates
     with pytest.raises(LakehouseError, match=r"19 monthly snapshots"):
         plan_first_run(date(2010, 1, 1), date(2011, 12, 31), max_snapshots=18)
+
+
+def test_a_history_shorter_than_the_minimum_says_so_instead_of_planning_nothing():
+    with pytest.raises(LakehouseError) as caught:
+        plan_first_run(date(2011, 6, 1), date(2011, 10, 31))  # 152 days, minimum 180
+    message = str(caught.value)
+    assert "2011-06-01..2011-10-31, 152 days of history" in message
+    assert "gold.min_history_days (180)" in message
+    assert "--set gold.min_history_days=60" in message and "\n" not in message
+
+
+def test_enough_history_but_no_scheduled_date_names_the_schedule():
+    # 186 days: the first allowed date (2011-07-14) has no month end up to 2011-07-20
+    with pytest.raises(LakehouseError, match=r"no date of the monthly schedule lies in "
+                                             r"2011-07-14..2011-07-20"):
+        plan_first_run(date(2011, 1, 15), date(2011, 7, 20))
