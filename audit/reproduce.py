@@ -3,7 +3,6 @@ logged, and check them against the content fingerprints logged at training time.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from mlflow.tracking import MlflowClient
@@ -14,7 +13,7 @@ from lakehouse.settings import Settings
 from lakehouse.tables import TableStore, TableStoreError
 from ml import dataset, tracking
 
-SPLITS = {"train": "refit_as_of_dates", "test": "test_as_of_date"}
+SPLITS = ("train", "test")
 
 
 class ReproductionError(LakehouseError):
@@ -42,6 +41,7 @@ def rebuild(settings: Settings, store: TableStore, params: dict[str, str]) -> di
         versions = {"features": int(params["gold_features_version"]),
                     "labels": int(params["gold_labels_version"])}
         horizon = int(params["horizon_days"])
+        plan = dataset.SplitPlan.from_params(params)
     except KeyError as err:
         raise ReproductionError(f"the run did not log {err}; it cannot be reproduced") from None
     try:
@@ -50,11 +50,11 @@ def rebuild(settings: Settings, store: TableStore, params: dict[str, str]) -> di
     except TableStoreError as err:
         raise ReproductionError(
             f"a table version the run used is gone ({err}); was the table vacuumed?") from None
-    examples = dataset.labeled_examples(features, labels, horizon_days=horizon)
+    examples = dataset.with_parts(
+        dataset.labeled_examples(features, labels, horizon_days=horizon), plan)
     rebuilt = {}
-    for split, param in SPLITS.items():
-        dates = [date.fromisoformat(d) for d in params[param].split(",") if d]
-        df = dataset.filter_dates(examples, dates)
+    for split in SPLITS:
+        df = dataset.split_rows(examples, split)
         rebuilt[split] = {"fingerprint": dataset.fingerprint(df), "rows": df.count()}
     return {"versions": versions, "splits": rebuilt}
 

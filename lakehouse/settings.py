@@ -230,6 +230,8 @@ class MlSettings(Section):
 
     horizon_days: int | None = Field(default=None, ge=1)  # None: the only one in the labels
     min_train_snapshots: int = Field(ge=1)
+    split: Literal["auto", "out_of_time"] = "auto"  # auto: customer holdout when needed
+    holdout_share: float = Field(default=0.2, gt=0, lt=0.5, strict=False)
     seed: int
     plot_dpi: int = Field(ge=72, le=300)
     parallel_fits: int = Field(default=4, ge=1)  # models fitted at once (tuning grid, k)

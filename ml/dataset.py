@@ -1,4 +1,5 @@
-"""Labeled examples and the out-of-time split of the churn data.
+"""Labeled examples and the split of the churn data: out of time, or by customer when the
+history is too short for that.
 
 Leakage rule. A label for as-of date `d` and horizon `h` looks at purchases in (d, d + h]:
 its label window ends on `d + h`. A snapshot may be used to train a model evaluated at
@@ -6,6 +7,11 @@ as-of date `t` only if `d + h <= t`. Then nothing the model learned from happene
 `t`, and no (customer, snapshot) of the evaluation date is in training. The rule is applied
 twice: validation date against the test date, and tuning snapshots against the validation
 date (the validation split is itself out-of-time).
+
+Customer holdout (`ml.split: auto` when no out-of-time split fits): the latest labeled
+snapshot alone, its customers split within each class (stratified) into tuning, validation
+and test by a seeded hash of the customer id. Train and test customers are disjoint, but
+they share one period: weaker evidence than an out-of-time test, and the run says so.
 """
 
 from __future__ import annotations
@@ -15,13 +21,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from hashlib import sha256
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError
 
 KEYS = ("customer_id", "as_of_date")
 LABEL = "label"
+OUT_OF_TIME, CUSTOMER_HOLDOUT = "out_of_time", "customer_holdout"
+PART = "_split_part"  # which part of the split a row is in: tune, validation or test
+# The rows of each split: the final model is refit on tuning + validation rows.
+SPLIT_PARTS = {"tune": ("tune",), "validation": ("validation",),
+               "train": ("tune", "validation"), "test": ("test",)}
 
 
 class NotEnoughSnapshotsError(LakehouseError):
@@ -42,7 +53,8 @@ class LeakageError(LakehouseError):
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """Which labeled snapshots are used for what."""
+    """Which labeled snapshots are used for what (and, for a customer holdout, which share
+    of the one snapshot's customers)."""
 
     horizon_days: int
     test_date: date
@@ -50,10 +62,18 @@ class SplitPlan:
     tune_dates: tuple[date, ...]  # tuning fits on these, evaluates on validation_date
     refit_dates: tuple[date, ...]  # the final model: tune_dates + validation_date
     unused_dates: tuple[date, ...]  # labeled, but their label window reaches past a cut-off
+    kind: str = OUT_OF_TIME  # or CUSTOMER_HOLDOUT: every date is test_date
+    holdout_share: float = 0.0  # customer holdout: share of customers in test, and validation
+    seed: int = 0  # customer holdout: of the customer hash
+
+    @property
+    def holdout(self) -> bool:
+        return self.kind == CUSTOMER_HOLDOUT
 
     def params(self) -> dict[str, str]:
-        """The plan as flat strings (MLflow params)."""
-        return {
+        """The plan as flat strings (MLflow params; `from_params` reads them back)."""
+        params = {
+            "split": self.kind,
             "horizon_days": str(self.horizon_days),
             "test_as_of_date": self.test_date.isoformat(),
             "validation_as_of_date": self.validation_date.isoformat(),
@@ -61,6 +81,41 @@ class SplitPlan:
             "refit_as_of_dates": _dates(self.refit_dates),
             "unused_as_of_dates": _dates(self.unused_dates) or "none",
         }
+        if self.holdout:
+            params |= {"holdout_share": str(self.holdout_share), "holdout_seed": str(self.seed)}
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> SplitPlan:
+        """The plan a run logged (runs from before the customer holdout: out of time)."""
+        def dates(key: str) -> tuple[date, ...]:
+            return tuple(date.fromisoformat(d) for d in params[key].split(",")
+                         if d and d != "none")
+        kind = params.get("split", OUT_OF_TIME)
+        holdout = kind == CUSTOMER_HOLDOUT
+        return cls(int(params["horizon_days"]), date.fromisoformat(params["test_as_of_date"]),
+                   date.fromisoformat(params["validation_as_of_date"]),
+                   dates("tune_as_of_dates"), dates("refit_as_of_dates"),
+                   dates("unused_as_of_dates"), kind,
+                   float(params["holdout_share"]) if holdout else 0.0,
+                   int(params["holdout_seed"]) if holdout else 0)
+
+    def dates_of(self, split: str) -> tuple[date, ...]:
+        """The as-of dates of `split` (tune, validation, train, test)."""
+        return {"tune": self.tune_dates, "validation": (self.validation_date,),
+                "train": self.refit_dates, "test": (self.test_date,)}[split]
+
+    def describe(self, split: str) -> str:
+        """What `split` (tune, validation, train, test) holds, for titles and progress."""
+        if self.holdout:
+            share = {"test": self.holdout_share, "validation": self.holdout_share,
+                     "tune": 1 - 2 * self.holdout_share,
+                     "train": 1 - self.holdout_share}[split]
+            return f"{share:.0%} of the customers of {self.test_date}"
+        dates = self.dates_of(split)
+        if len(dates) == 1:
+            return f"snapshot {dates[0]}"
+        return f"{len(dates)} snapshots, {dates[0]} to {dates[-1]}"
 
 
 def label_window_end(as_of: date, horizon_days: int) -> date:
@@ -83,14 +138,30 @@ def choose_horizon(available: Sequence[int], configured: int | None) -> int:
 
 
 def plan_split(labeled_dates: Sequence[date], horizon_days: int, *,
-               min_train_snapshots: int = 1) -> SplitPlan:
+               min_train_snapshots: int = 1, split: str = OUT_OF_TIME,
+               holdout_share: float = 0.2, seed: int = 0) -> SplitPlan:
     """Out-of-time split: test on the latest labeled snapshot, validate on the latest snapshot
     whose label window ends on or before the test date, tune on snapshots whose window ends on
-    or before the validation date. Raises NotEnoughSnapshotsError when that leaves fewer than
-    `min_train_snapshots` tuning snapshots."""
+    or before the validation date. When that leaves fewer than `min_train_snapshots` tuning
+    snapshots: with `split='auto'` a customer holdout within the latest labeled snapshot
+    (`holdout_share` of its customers for test, as many for validation), otherwise
+    NotEnoughSnapshotsError."""
     dates = sorted(set(labeled_dates))
     if not dates:
         raise NotEnoughSnapshotsError("gold labels have no as-of date with a complete horizon")
+    try:
+        return _out_of_time(dates, horizon_days, min_train_snapshots)
+    except NotEnoughSnapshotsError as err:
+        if split != "auto":
+            raise NotEnoughSnapshotsError(f"{err} (ml.split: auto falls back to a customer "
+                                          "holdout)") from None
+    test = dates[-1]
+    return SplitPlan(horizon_days, test, test, (test,), (test,), tuple(dates[:-1]),
+                     CUSTOMER_HOLDOUT, holdout_share, seed)
+
+
+def _out_of_time(dates: Sequence[date], horizon_days: int, min_train_snapshots: int
+                 ) -> SplitPlan:
     test = dates[-1]
     before_test = [d for d in dates if label_window_end(d, horizon_days) <= test]
     if not before_test:
@@ -112,7 +183,10 @@ def plan_split(labeled_dates: Sequence[date], horizon_days: int, *,
 
 
 def check_no_leakage(plan: SplitPlan) -> None:
-    """Raise LeakageError if a training label window passes its evaluation date."""
+    """Raise LeakageError if a training label window passes its evaluation date (an
+    out-of-time plan; a customer holdout keeps its parts apart by customer instead)."""
+    if plan.holdout:
+        return
     problems = [f"tuning snapshot {d} (window ends {label_window_end(d, plan.horizon_days)}) "
                 f"vs validation {plan.validation_date}" for d in plan.tune_dates
                 if label_window_end(d, plan.horizon_days) > plan.validation_date]
@@ -143,6 +217,32 @@ def check_features(df: DataFrame, features: Sequence[str], *, table: str) -> Non
     if bad:
         raise FeatureContractError(f"{table} has NULL features (rows per column: {bad}); the "
                                    "gold contract says features are never NULL")
+
+
+def with_parts(examples: DataFrame, plan: SplitPlan) -> DataFrame:
+    """The examples the plan uses, each with its part (column PART: tune, validation, test).
+
+    Out of time: by as-of date. Customer holdout: the test snapshot's customers, within each
+    class ordered by a hash of (customer id, seed): the first `holdout_share` are test, the
+    next as many validation, the rest tuning (stratified: each class in every part in the
+    same proportion, up to one customer)."""
+    if not plan.holdout:
+        part = (F.when(F.col("as_of_date").isin(list(plan.tune_dates)), F.lit("tune"))
+                .when(F.col("as_of_date") == F.lit(plan.validation_date), F.lit("validation"))
+                .when(F.col("as_of_date") == F.lit(plan.test_date), F.lit("test")))
+        return examples.withColumn(PART, part).where(F.col(PART).isNotNull())
+    order = F.xxhash64(F.col("customer_id").cast("string"), F.lit(plan.seed))
+    rank = F.percent_rank().over(Window.partitionBy(LABEL).orderBy(order, "customer_id"))
+    share = plan.holdout_share
+    part = (F.when(rank < share, F.lit("test"))
+            .when(rank < 2 * share, F.lit("validation")).otherwise(F.lit("tune")))
+    snapshot = examples.where(F.col("as_of_date") == F.lit(plan.test_date))
+    return snapshot.withColumn(PART, part)
+
+
+def split_rows(df: DataFrame, split: str) -> DataFrame:
+    """The rows of one split (tune, validation, train, test) of a `with_parts` frame."""
+    return df.where(F.col(PART).isin(list(SPLIT_PARTS[split])))
 
 
 def filter_dates(df: DataFrame, dates: Sequence[date]) -> DataFrame:
@@ -187,13 +287,14 @@ def fingerprint(df: DataFrame, *, label_col: str = LABEL) -> str:
     return _digest(stats["n"], stats["s"])
 
 
-def fingerprints(df: DataFrame, splits: Mapping[str, Sequence[date]], *,
+def fingerprints(df: DataFrame, splits: Sequence[str], *,
                  label_col: str = LABEL) -> dict[str, str]:
-    """`fingerprint(filter_dates(df, dates))` of every split `name: dates`, in one pass."""
+    """`fingerprint(split_rows(df, split))` of every split of a `with_parts` frame, in one
+    pass."""
     part = _row_hash(label_col)
     aggs = []
-    for i, dates in enumerate(splits.values()):
-        inside = F.col("as_of_date").isin(list(dates))
+    for i, split in enumerate(splits):
+        inside = F.col(PART).isin(list(SPLIT_PARTS[split]))
         aggs += [F.count(F.when(inside, 1)).alias(f"n{i}"),
                  F.sum(F.when(inside, part)).alias(f"s{i}")]
     stats = df.agg(*aggs).first()

@@ -39,9 +39,11 @@ class TrainReport:
         """The summary printed at the end of training."""
         c, s, plan = self.churn, self.segments, self.churn.plan
         ev = c.evaluation
+        how = ("tested on held-out customers of the same snapshot (split=customer_holdout: "
+               "too little history for an out-of-time test; weaker evidence, one period)"
+               if plan.holdout else "tested out of time")
         head = (f"Churn model, {plan.horizon_days}-day horizon: trained on "
-                f"{len(plan.refit_dates)} snapshots ({plan.refit_dates[0]} .. "
-                f"{plan.refit_dates[-1]}), tested out of time on {plan.test_date} "
+                f"{plan.describe('train')}, {how}, test {plan.describe('test')} "
                 f"({ev.rows:,} customers, churn rate {ev.churn_rate:.1%}); regParam "
                 f"{c.best.reg_param:g}, elasticNetParam {c.best.elastic_net_param:g}")
         seg_lines = [f"  {r.segment_name:<16}{r.customers:>8,} ({r.share:.0%})  recency "

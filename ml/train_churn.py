@@ -1,5 +1,6 @@
-"""One churn training run: out-of-time split, tuning, refit, test evaluation against the
-baselines, plots, MLflow logging, registration and promotion.
+"""One churn training run: out-of-time split (or a customer holdout when the history is too
+short), tuning, refit, test evaluation against the baselines, plots, MLflow logging,
+registration and promotion.
 
 Tuning fits each grid point on the tuning snapshots and scores it on the validation
 snapshot; the decision threshold (F1-best) is chosen there too, with the tuned model. The
@@ -46,14 +47,28 @@ class ChurnRun:
 
 
 def class_counts(examples: DataFrame) -> dict[tuple, int]:
-    """Rows per (as_of_date, label): a few dozen numbers, one Spark job."""
-    rows = examples.groupBy("as_of_date", dataset.LABEL).count().collect()
-    return {(r["as_of_date"], int(r[dataset.LABEL])): r["count"] for r in rows}
+    """Rows per (part, label) of a `dataset.with_parts` frame: six numbers, one Spark job."""
+    rows = examples.groupBy(dataset.PART, dataset.LABEL).count().collect()
+    return {(r[dataset.PART], int(r[dataset.LABEL])): r["count"] for r in rows}
 
 
-def counts_for(counts: Mapping[tuple, int], dates) -> dict[int, int]:
-    """Rows per class over some as-of dates."""
-    return {c: sum(n for (d, k), n in counts.items() if k == c and d in dates) for c in (0, 1)}
+def counts_for(counts: Mapping[tuple, int], split: str) -> dict[int, int]:
+    """Rows per class of one split (tune, validation, train, test)."""
+    parts = dataset.SPLIT_PARTS[split]
+    return {c: sum(n for (part, k), n in counts.items() if k == c and part in parts)
+            for c in (0, 1)}
+
+
+def check_classes(counts: Mapping[tuple, int], plan: dataset.SplitPlan) -> None:
+    """Every split holds both classes, or the run stops saying which lacks one."""
+    for split in ("tune", "validation", "test"):
+        per_class = counts_for(counts, split)
+        missing = [name for c, name in ((0, "retained"), (1, "churned")) if not per_class[c]]
+        if missing:
+            raise dataset.NotEnoughSnapshotsError(
+                f"the {split} split ({plan.describe(split)}) has no {missing[0]} customer "
+                f"({per_class[0]:,} retained, {per_class[1]:,} churned): a model cannot be "
+                "tuned and tested on one class; more history or customers are needed")
 
 
 def scored(df: DataFrame, model: PipelineModel) -> ScoredRows:
@@ -73,38 +88,38 @@ def _validation_scorer(metric: str):
 def _log_split(examples: DataFrame, splits: Mapping[str, DataFrame],
                counts: Mapping[tuple, int], plan: dataset.SplitPlan, features: TableRead,
                labels: TableRead) -> None:
-    dates = {"tune": plan.tune_dates, "validation": (plan.validation_date,),
-             "train": plan.refit_dates, "test": (plan.test_date,)}
     context = {"tune": "tuning", "validation": "validation", "train": "training",
                "test": "testing"}
-    digests = dataset.fingerprints(examples, {name: dates[name] for name in splits})
+    digests = dataset.fingerprints(examples, list(splits))
     for name, df in splits.items():
         digest = digests[name]
-        per_class = counts_for(counts, dates[name])
+        per_class = counts_for(counts, name)
         rows = per_class[0] + per_class[1]
         mlflow.set_tag(f"data.{name}_fingerprint", digest)
         mlflow.log_param(f"{name}_fingerprint", digest)
         mlflow.log_metrics({f"{name}_rows": rows,
                             f"{name}_churn_rate": per_class[1] / rows if rows else 0.0})
-        tracking.log_dataset(df, name=f"churn_{name}", source=features, context=context[name],
-                             digest=digest, num_rows=rows, targets=dataset.LABEL,
+        tracking.log_dataset(df.drop(dataset.PART), name=f"churn_{name}", source=features,
+                             context=context[name], digest=digest, num_rows=rows,
+                             targets=dataset.LABEL,
                              tags={"labels_table": labels.name,
                                    "labels_version": str(labels.version),
-                                   "as_of_dates": ",".join(d.isoformat() for d in dates[name])})
+                                   "as_of_dates": ",".join(d.isoformat()
+                                                           for d in plan.dates_of(name)),
+                                   "split": plan.kind, "rows": plan.describe(name)})
 
 
 def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg) -> dict:
     y, p, r = ev_rows.y, ev_rows.probability, ev_rows.recency
-    test = f"test snapshot {plan.test_date}"
+    test = f"test: {plan.describe('test')}"
     return {
         "confusion_matrix": churn_plots.confusion_matrices(
             m.confusion(y, p, ev.thresholds.model), threshold=ev.thresholds.model,
             title=f"Confusion matrix, {test}"),
         "class_distribution": churn_plots.class_distribution(
-            counts_for(counts, plan.refit_dates), counts_for(counts, (plan.test_date,)),
-            train_label=f"Training ({len(plan.refit_dates)} snapshots, "
-                        f"{plan.refit_dates[0]} to {plan.refit_dates[-1]})",
-            test_label=f"Test ({plan.test_date})"),
+            counts_for(counts, "train"), counts_for(counts, "test"),
+            train_label=f"Training ({plan.describe('train')})",
+            test_label=f"Test ({plan.describe('test')})"),
         "roc_curve": churn_plots.roc_curves(y, p, r, title=f"ROC curve, {test}"),
         "pr_curve": churn_plots.pr_curves(y, p, r, title=f"Precision-recall, {test}"),
         "gains_curve": churn_plots.gains_chart(y, p, r, title=f"Cumulative gains, {test}"),
@@ -113,28 +128,29 @@ def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg
         "tuning_grid": churn_plots.tuning_grid(
             [(g.reg_param, g.elastic_net_param, g.validation_score) for g in grid],
             metric=f"validation {cfg.churn.tuning_metric.replace('_', ' ').upper()} "
-                   f"({plan.validation_date})"),
+                   f"({plan.describe('validation')})"),
     }
 
 
 def run_churn(settings: Settings, run_id: str, features: TableRead, labels: TableRead, *,
               experiment_id: str, out_dir: Path) -> tuple[ChurnRun, DataFrame]:
     """Train, evaluate, log, register and promote the churn model. Also returns the labeled
-    test snapshot (for the segment profiles)."""
+    customers of the test date (for the segment profiles)."""
     cfg = settings.ml
     horizons = [r["horizon_days"] for r in labels.df.select("horizon_days").distinct().collect()]
     horizon = dataset.choose_horizon(horizons, cfg.horizon_days)
     plan = dataset.plan_split(dataset.label_dates(labels.df, horizon), horizon,
-                              min_train_snapshots=cfg.min_train_snapshots)
+                              min_train_snapshots=cfg.min_train_snapshots, split=cfg.split,
+                              holdout_share=cfg.holdout_share, seed=cfg.seed)
     examples = dataset.labeled_examples(features.df, labels.df, horizon_days=horizon)
-    examples = examples.where(F.col("as_of_date").isin([*plan.refit_dates, plan.test_date]))
-    examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
+    examples = dataset.with_parts(examples, plan).persist(StorageLevel.MEMORY_AND_DISK)
     client = MlflowClient()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"churn-{plan.test_date}",
                           tags={"model": "churn"}) as run:
         tables = {"features": features, "labels": labels}
         mlflow.set_tags(tracking.common_tags(settings, run_id, tables)
-                        | {"split.test_as_of_date": plan.test_date.isoformat()})
+                        | {"split.test_as_of_date": plan.test_date.isoformat(),
+                           "split": plan.kind})
         tracking.log_settings(settings)
         mlflow.log_params(plan.params() | _config_params(cfg)
                           | {"gold_features_version": features.version,
@@ -142,20 +158,23 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
         with step("churn: checking, counting and fingerprinting the splits"):
             dataset.check_features(examples, cfg.churn.features, table=features.name)
             counts = class_counts(examples)
-            splits = _splits(examples, plan, rows=sum(counts.values()),
+            check_classes(counts, plan)
+            splits = _splits(examples, rows=sum(counts.values()),
                              rows_per_partition=cfg.rows_per_partition)
             _log_split(examples, splits, counts, plan, features, labels)
         grid_size = len(cfg.churn.reg_params) * len(cfg.churn.elastic_net_params)
-        with step(f"churn: tuning {grid_size} settings, validated on {plan.validation_date}"):
+        with step(f"churn: tuning {grid_size} settings, validated on "
+                  f"{plan.describe('validation')}"):
             tuning = churn.tune(splits["tune"], splits["validation"], cfg.churn,
                                 _validation_scorer(cfg.churn.tuning_metric),
                                 workers=cfg.parallel_fits)
             thresholds = choose_thresholds(scored(splits["validation"], tuning.model))
-        with step(f"churn: refit on {len(plan.refit_dates)} snapshots, test on {plan.test_date}"):
+        with step(f"churn: refit on {plan.describe('train')}, test on "
+                  f"{plan.describe('test')}"):
             final = churn.fit(splits["train"], cfg.churn, reg_param=tuning.best.reg_param,
                               elastic_net_param=tuning.best.elastic_net_param)
             test_rows = scored(splits["test"], final)
-        rate = counts_for(counts, plan.refit_dates)
+        rate = counts_for(counts, "train")
         ev = evaluate(test_rows, thresholds=thresholds,
                       train_churn_rate=rate[1] / (rate[0] + rate[1]),
                       bootstrap_samples=cfg.churn.bootstrap_samples, seed=cfg.seed)
@@ -181,19 +200,17 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
             mlflow.log_metric("champion_test_roc_auc", promotion.previous_auc)
     examples.unpersist()
     result = ChurnRun(run.info.run_id, plan, ev, tuning.best, promotion, tuple(plots))
-    return result, splits["test"]
+    # Every labeled customer of the test date (a customer holdout tests on a share of them).
+    return result, examples.where(F.col("as_of_date") == F.lit(plan.test_date)).drop(dataset.PART)
 
 
-def _splits(examples: DataFrame, plan: dataset.SplitPlan, *, rows: int,
-            rows_per_partition: int) -> dict[str, DataFrame]:
-    """The four splits of the (cached) examples, read in the partitions their size calls
-    for (ml.partitions: small data fits fastest in one)."""
+def _splits(examples: DataFrame, *, rows: int, rows_per_partition: int
+            ) -> dict[str, DataFrame]:
+    """The four splits of the (cached) `with_parts` examples, read in the partitions their
+    size calls for (ml.partitions: small data fits fastest in one)."""
     examples = partitions.training_partitions(examples, rows,
                                               rows_per_partition=rows_per_partition)
-    return {"tune": dataset.filter_dates(examples, plan.tune_dates),
-            "validation": dataset.filter_dates(examples, [plan.validation_date]),
-            "train": dataset.filter_dates(examples, plan.refit_dates),
-            "test": dataset.filter_dates(examples, [plan.test_date])}
+    return {split: dataset.split_rows(examples, split) for split in dataset.SPLIT_PARTS}
 
 
 def _config_params(cfg) -> dict[str, object]:
@@ -205,7 +222,7 @@ def _config_params(cfg) -> dict[str, object]:
             "grid_elastic_net_params": ",".join(map(str, c.elastic_net_params)),
             "tuning_metric": c.tuning_metric, "bootstrap_samples": c.bootstrap_samples,
             "promotion_min_gain": c.promotion_min_gain, "seed": cfg.seed,
-            "min_train_snapshots": cfg.min_train_snapshots}
+            "min_train_snapshots": cfg.min_train_snapshots, "split_setting": cfg.split}
 
 
 def _log_tables(grid, coefs: dict[str, float], ev: Evaluation) -> None:

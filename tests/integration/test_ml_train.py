@@ -11,6 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
+from audit.reproduce import reproduce
 from lakehouse.cli import StageContext
 from lakehouse.config import load_settings
 from lakehouse.tables import open_store
@@ -150,6 +151,7 @@ def test_fingerprints_reproduce_from_the_logged_table_versions(trained, client):
     labels = ctx.store.read(names.gold_labels, version=int(params["gold_labels_version"]))
     examples = dataset.labeled_examples(features, labels,
                                         horizon_days=int(params["horizon_days"]))
+    assert params["split"] == "out_of_time"
     test = dataset.filter_dates(examples, [date.fromisoformat(params["test_as_of_date"])])
     assert dataset.fingerprint(test) == params["test_fingerprint"]
     refit = [date.fromisoformat(d) for d in params["refit_as_of_dates"].split(",")]
@@ -257,3 +259,26 @@ def test_scoring_without_a_champion_is_a_clear_error(ctx):
     ctx.store.write(ctx.settings.tables.names.gold_features, features)
     with pytest.raises(registry.NoChampionError, match="make train"):
         score(ctx)
+
+
+def test_a_history_too_short_for_out_of_time_trains_on_a_customer_holdout(ctx, capsys):
+    """90-day labels on three monthly snapshots: no label window ends before the latest
+    snapshot, so `ml.split: auto` tests on held-out customers of it; `out_of_time` stops."""
+    features, labels = synthetic_gold(ctx.spark, customers=400, snapshots=4, horizon_days=90)
+    names = ctx.settings.tables.names
+    ctx.store.write(names.gold_features, features)
+    ctx.store.write(names.gold_labels, labels)
+    strict = replace(ctx, settings=ctx.settings.model_copy(update={
+        "ml": ctx.settings.ml.model_copy(update={"split": "out_of_time"})}))
+    with pytest.raises(dataset.NotEnoughSnapshotsError, match="falls back to a customer holdout"):
+        train(strict)
+    report = train(ctx)
+    plan = report.churn.plan
+    assert plan.kind == dataset.CUSTOMER_HOLDOUT and plan.test_date == date(2023, 3, 1)
+    assert "split=customer_holdout" in report.text() and "weaker evidence" in report.text()
+    client = MlflowClient(tracking_uri=tracking.tracking_uri(ctx.settings))
+    run = client.get_run(report.churn.run_id)
+    assert run.data.tags["split"] == "customer_holdout"
+    assert int(run.data.metrics["test_rows"]) == 80  # 20% of the 400 customers
+    assert reproduce(ctx.settings, ctx.store, report.churn.run_id) == 0
+    capsys.readouterr()

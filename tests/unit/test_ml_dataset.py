@@ -84,7 +84,7 @@ LABELS = T.StructType([T.StructField("customer_id", T.StringType()),
                        T.StructField("horizon_days", T.IntegerType()),
                        T.StructField("churned", T.IntegerType()),
                        T.StructField("next_purchase_date", T.DateType())])
-D1, D2 = date(2023, 1, 1), date(2023, 2, 1)
+D1, D2, D3 = date(2023, 1, 1), date(2023, 2, 1), date(2023, 3, 1)
 
 
 def test_labeled_examples_keep_labeled_rows_of_one_horizon(spark):
@@ -111,12 +111,58 @@ def test_fingerprint_is_order_independent_and_sees_a_flipped_label(spark):
 
 
 def test_fingerprints_of_several_splits_in_one_pass_are_the_single_fingerprints(spark):
-    rows = [("a", D1, 1.0), ("b", D1, 0.0), ("c", D2, 1.0), ("a", D2, 0.0)]
+    rows = [("a", D1, 1.0), ("b", D1, 0.0), ("c", D2, 1.0), ("a", D2, 0.0), ("d", D3, 1.0)]
     df = spark.createDataFrame(rows, "customer_id string, as_of_date date, label double")
-    splits = {"one": [D1], "two": [D2], "both": [D1, D2], "none": [date(2020, 1, 1)]}
-    assert dataset.fingerprints(df, splits) == {
-        name: dataset.fingerprint(dataset.filter_dates(df, dates))
-        for name, dates in splits.items()}
+    plan = dataset.SplitPlan(28, D3, D2, (D1,), (D1, D2), ())
+    parts = dataset.with_parts(df, plan)
+    splits = ["tune", "validation", "train", "test"]
+    assert dataset.fingerprints(parts, splits) == {
+        name: dataset.fingerprint(dataset.split_rows(parts, name)) for name in splits}
+    assert dataset.fingerprint(dataset.split_rows(parts, "train")) == dataset.fingerprint(
+        dataset.filter_dates(df, [D1, D2]))
+
+
+def test_auto_split_falls_back_to_a_customer_holdout_of_the_latest_snapshot():
+    dates = [date(2011, 6, 30), date(2011, 7, 31), date(2011, 8, 31)]  # 90-day labels
+    with pytest.raises(dataset.NotEnoughSnapshotsError, match=r"ml\.split: auto falls back"):
+        dataset.plan_split(dates, 90)
+    plan = dataset.plan_split(dates, 90, split="auto", holdout_share=0.25, seed=7)
+    assert plan.kind == dataset.CUSTOMER_HOLDOUT and plan.holdout
+    assert (plan.test_date, plan.validation_date, plan.refit_dates) == (
+        dates[-1], dates[-1], (dates[-1],))
+    assert plan.unused_dates == tuple(dates[:2])
+    assert dataset.SplitPlan.from_params(plan.params()) == plan
+    assert plan.describe("test") == "25% of the customers of 2011-08-31"
+    dataset.check_no_leakage(plan)  # customers, not dates, keep its parts apart
+
+
+def test_auto_split_keeps_out_of_time_when_the_history_allows_it():
+    plan = dataset.plan_split(MONTHS, 90, split="auto")
+    assert plan.kind == dataset.OUT_OF_TIME
+    assert dataset.SplitPlan.from_params(plan.params()) == plan
+
+
+def test_customer_holdout_parts_are_disjoint_stratified_and_seeded(spark):
+    rows = [(f"c{i:03d}", D3, float(i % 4 == 0)) for i in range(400)]  # 100 churned
+    rows += [(f"c{i:03d}", D1, 0.0) for i in range(50)]  # an earlier snapshot: unused
+    df = spark.createDataFrame(rows, "customer_id string, as_of_date date, label double")
+    plan = dataset.plan_split([D1, D3], 90, split="auto", holdout_share=0.2, seed=3)
+    parts = dataset.with_parts(df, plan).collect()
+    assert len(parts) == 400 and {r.as_of_date for r in parts} == {D3}
+    by_part = {}
+    for r in parts:
+        by_part.setdefault(r[dataset.PART], []).append(r)
+    assert {k: len(v) for k, v in by_part.items()} == {"test": 80, "validation": 80,
+                                                       "tune": 240}
+    assert {k: sum(r.label for r in v) for k, v in by_part.items()} == {
+        "test": 20, "validation": 20, "tune": 60}
+    customers = [{r.customer_id for r in v} for v in by_part.values()]
+    assert sum(map(len, customers)) == len(set().union(*customers)) == 400
+    again = {r.customer_id: r[dataset.PART] for r in dataset.with_parts(df, plan).collect()}
+    assert again == {r.customer_id: r[dataset.PART] for r in parts}
+    other = dataset.with_parts(df, replace(plan, seed=4)).collect()
+    assert {r.customer_id for r in other if r[dataset.PART] == "test"} != {
+        r.customer_id for r in by_part["test"]}
 
 
 def test_check_features_names_missing_and_null_columns(spark):

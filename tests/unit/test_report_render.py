@@ -3,6 +3,7 @@ escaped, missing sections say what to run, and a failed build keeps the previous
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -123,3 +124,13 @@ def test_a_failed_build_keeps_the_previous_site(tmp_path: Path) -> None:
         render.build(site, broken)
     assert (site / "index.html").read_text(encoding="utf-8") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_customer_holdout_run_is_flagged_as_weaker_evidence(tmp_path: Path) -> None:
+    plain = _report()
+    holdout = dataclasses.replace(plain.churn, tags={**plain.churn.tags,
+                                                     "split": "customer_holdout"},
+                                  params={"test_as_of_date": "2011-09-30"})
+    html, _ = _build(tmp_path, _report(churn=holdout))
+    assert "held-out customers of the snapshot 2011-09-30" in html
+    assert "held-out customers" not in _build(tmp_path / "plain", plain)[0]
