@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.classification import LogisticRegression, LogisticRegressionModel
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import frames
@@ -25,6 +25,10 @@ RAW_VECTOR = "churn_features_raw"
 VECTOR = "churn_features"
 PROBABILITY = "probability"
 CHURN_PROBABILITY = "churn_probability"
+# What a calibrator appended to the pipeline (ml/calibration.py) outputs: isotonic a
+# probability, Platt scaling a probability vector.
+CALIBRATED = "calibrated_probability"
+CALIBRATED_VECTOR = "calibrated_probability_vector"
 LOGGED = frozenset(GOLD_FEATURES.log_features)
 
 
@@ -170,12 +174,20 @@ def tune(train: DataFrame, validation: DataFrame, cfg: ChurnModelSettings,
     return Tuning(tuple(grid), grid[best], models[best])
 
 
+def probability_column(scored: DataFrame) -> Column:
+    """P(churned = 1) of rows the churn model transformed: its calibrator's output when it
+    has one, else the classifier's."""
+    if CALIBRATED in scored.columns:
+        return F.col(CALIBRATED)
+    vector = CALIBRATED_VECTOR if CALIBRATED_VECTOR in scored.columns else PROBABILITY
+    return vector_to_array(F.col(vector))[1]
+
+
 def with_churn_probability(df: DataFrame, model: PipelineModel) -> DataFrame:
     """`df` with `churn_probability` (P(churned = 1)) and the model's intermediate columns
     dropped again: the input columns plus one."""
     scored = model.transform(df)
-    return scored.select(*df.columns,
-                         vector_to_array(F.col(PROBABILITY))[1].alias(CHURN_PROBABILITY))
+    return scored.select(*df.columns, probability_column(scored).alias(CHURN_PROBABILITY))
 
 
 def spark_roc_auc(df: DataFrame, model: PipelineModel) -> float:
@@ -188,7 +200,8 @@ def spark_roc_auc(df: DataFrame, model: PipelineModel) -> float:
 
 def coefficients(model: PipelineModel, cfg: ChurnModelSettings) -> dict[str, float]:
     """Coefficient per standardized input (readable names) plus `intercept`."""
-    lr = model.stages[-1]
+    lr = next(stage for stage in model.stages if isinstance(stage, LogisticRegressionModel)
+              and stage.getFeaturesCol() == VECTOR)  # not a Platt calibrator after it
     names = feature_labels(cfg.features)
     values = dict(zip(names, (float(c) for c in lr.coefficients.toArray()), strict=True))
     return {**values, "intercept": float(lr.intercept)}

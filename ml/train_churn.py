@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.progress import step
 from lakehouse.settings import Settings
-from ml import churn, dataset, partitions, registry, tracking
+from ml import calibration, churn, dataset, partitions, registry, tracking
 from ml import metrics as m
 from ml.evaluate import Evaluation, ScoredRows, choose_thresholds, collect_scored, evaluate
 from ml.plots import churn as churn_plots
@@ -109,7 +109,8 @@ def _log_split(examples: DataFrame, splits: Mapping[str, DataFrame],
                                    "split": plan.kind, "rows": plan.describe(name)})
 
 
-def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg) -> dict:
+def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg, *,
+             before, calibration_method: str) -> dict:
     y, p, r = ev_rows.y, ev_rows.probability, ev_rows.recency
     test = f"test: {plan.describe('test')}"
     return {
@@ -123,7 +124,8 @@ def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg
         "roc_curve": churn_plots.roc_curves(y, p, r, title=f"ROC curve, {test}"),
         "pr_curve": churn_plots.pr_curves(y, p, r, title=f"Precision-recall, {test}"),
         "gains_curve": churn_plots.gains_chart(y, p, r, title=f"Cumulative gains, {test}"),
-        "calibration_curve": churn_plots.calibration(y, p, title=f"Calibration, {test}"),
+        "calibration_curve": churn_plots.calibration(
+            y, p, title=f"Calibration, {test}", before=before, method=calibration_method),
         "coefficients": churn_plots.coefficient_chart(coefs, top=cfg.churn.top_coefficients),
         "tuning_grid": churn_plots.tuning_grid(
             [(g.reg_param, g.elastic_net_param, g.validation_score) for g in grid],
@@ -168,19 +170,28 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
             tuning = churn.tune(splits["tune"], splits["validation"], cfg.churn,
                                 _validation_scorer(cfg.churn.tuning_metric),
                                 workers=cfg.parallel_fits)
-            thresholds = choose_thresholds(scored(splits["validation"], tuning.model))
+        with step(f"churn: calibrating on {plan.describe('validation')}"):
+            cal = calibration.calibrate(tuning.model, splits["validation"], seed=cfg.seed)
+            thresholds = choose_thresholds(scored(splits["validation"],
+                                                  cal.applied_to(tuning.model)))
         with step(f"churn: refit on {plan.describe('train')}, test on "
                   f"{plan.describe('test')}"):
-            final = churn.fit(splits["train"], cfg.churn, reg_param=tuning.best.reg_param,
-                              elastic_net_param=tuning.best.elastic_net_param)
+            uncalibrated = churn.fit(splits["train"], cfg.churn,
+                                     reg_param=tuning.best.reg_param,
+                                     elastic_net_param=tuning.best.elastic_net_param)
+            final = cal.applied_to(uncalibrated)
             test_rows = scored(splits["test"], final)
+            before = scored(splits["test"], uncalibrated).probability
         rate = counts_for(counts, "train")
         ev = evaluate(test_rows, thresholds=thresholds,
                       train_churn_rate=rate[1] / (rate[0] + rate[1]),
                       bootstrap_samples=cfg.churn.bootstrap_samples, seed=cfg.seed)
         mlflow.log_params({"best_reg_param": tuning.best.reg_param,
                            "best_elastic_net_param": tuning.best.elastic_net_param,
-                           "beats_recency_rule": ev.beats_recency})
+                           "beats_recency_rule": ev.beats_recency,
+                           "calibration": cal.method})
+        mlflow.log_metrics({f"validation_log_loss_{name}": value
+                            for name, value in cal.log_loss.items()})
         mlflow.set_tag("beats_recency_rule", str(ev.beats_recency).lower())
         mlflow.log_metrics(ev.flat_metrics()
                            | {"train_roc_auc_spark": churn.spark_roc_auc(splits["train"], final),
@@ -192,7 +203,9 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
         _log_tables(tuning.grid, coefs, ev)
         with step("churn: plots"):
             plots = tracking.log_figures(_figures(test_rows, ev, counts, plan, coefs,
-                                                  tuning.grid, cfg), out_dir, dpi=cfg.plot_dpi)
+                                                  tuning.grid, cfg, before=before,
+                                                  calibration_method=cal.method),
+                                         out_dir, dpi=cfg.plot_dpi)
         with step("churn: logging, registering and promoting the model"):
             promotion = _register(client, settings, splits["test"], final, ev, plan)
         mlflow.set_tags({"promotion": promotion.alias, "model_version": promotion.version})

@@ -119,16 +119,22 @@ def gains_chart(y: np.ndarray, probability: np.ndarray, recency: np.ndarray, *,
 
 
 @styled
-def calibration(y: np.ndarray, probability: np.ndarray, *, title: str,
-                bins: int = 10) -> Figure:
+def calibration(y: np.ndarray, probability: np.ndarray, *, title: str, bins: int = 10,
+                before: np.ndarray | None = None, method: str | None = None) -> Figure:
     """Reliability diagram (observed churn rate per predicted-probability bin) over a
-    histogram of the predicted probabilities."""
+    histogram of the predicted probabilities; with `before`, the uncalibrated model's curve
+    too (`method`: the calibrator's name)."""
     data = m.calibration_bins(y, probability, bins)
     fig = new_figure(6.4, 7)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], ls="--", color=MAJORITY_COLOR, label="Perfectly calibrated")
+    if before is not None:
+        raw = m.calibration_bins(y, before, bins)
+        top.plot(raw["mean_predicted"], raw["observed_rate"], marker="s", color=RECENCY_COLOR,
+                 lw=1.5, alpha=0.8, label=f"Before calibration (Brier {m.brier(y, before):.3f})")
+    name = "Model" if method is None else f"Model, {method} calibration"
     top.plot(data["mean_predicted"], data["observed_rate"], marker="o", color=MODEL_COLOR,
-             lw=2, label=f"Model (Brier {m.brier(y, probability):.3f})")
+             lw=2, label=f"{name} (Brier {m.brier(y, probability):.3f})")
     top.set(title=title, ylabel="Observed churn rate", xlim=(0, 1), ylim=(0, 1.02))
     top.legend(loc="upper left")
     bottom.hist(probability, bins=np.linspace(0, 1, bins + 1), color=MODEL_COLOR, alpha=0.7,
