@@ -174,7 +174,9 @@ CASES = {
     "no such table": ("audit", ("history", "gold.customer_features"), lambda root, spark: {}),
     "silver of another schema": ("gold", (), _silver_of_another_schema),
     # one K-means fit only: training fits the segments beside the churn split
-    "too little data": ("ml.train", ("--set=ml.segments.k_max=2", "--set=ml.segments.max_iter=1"),
+    # the strict split: `auto` would test on held-out customers instead
+    "too little data": ("ml.train", ("--set=ml.segments.k_max=2", "--set=ml.segments.max_iter=1",
+                                     "--set=ml.split=out_of_time"),
                         lambda root, spark: {}),
     "no champion": ("ml.score", (), lambda root, spark: {}),
     "mlflow blocked": ("ml.train", (), _mlflow_blocked),
@@ -254,7 +256,8 @@ def test_a_silver_table_of_another_schema_is_named(broken):
 @pytest.mark.slow
 def test_train_on_too_little_data_says_more_history_is_needed(broken):
     _, result = broken["too little data"]
-    result.failed_cleanly("ml.train", "more history is needed")
+    result.failed_cleanly("ml.train", "more history is needed (ml.split: auto falls back to a "
+                          "customer holdout)")
 
 
 @pytest.mark.slow
