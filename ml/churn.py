@@ -183,11 +183,16 @@ def probability_column(scored: DataFrame) -> Column:
     return vector_to_array(F.col(vector))[1]
 
 
-def with_churn_probability(df: DataFrame, model: PipelineModel) -> DataFrame:
+def with_churn_probability(df: DataFrame, model: PipelineModel, *,
+                           uncalibrated: str | None = None) -> DataFrame:
     """`df` with `churn_probability` (P(churned = 1)) and the model's intermediate columns
-    dropped again: the input columns plus one."""
+    dropped again: the input columns plus one; with `uncalibrated`, plus the classifier's
+    own probability (before a calibrator) under that name, from the same pass."""
     scored = model.transform(df)
-    return scored.select(*df.columns, probability_column(scored).alias(CHURN_PROBABILITY))
+    extra = ([vector_to_array(F.col(PROBABILITY))[1].alias(uncalibrated)]
+             if uncalibrated else [])
+    return scored.select(*df.columns, probability_column(scored).alias(CHURN_PROBABILITY),
+                         *extra)
 
 
 def spark_roc_auc(df: DataFrame, model: PipelineModel) -> float:

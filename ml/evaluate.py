@@ -25,6 +25,7 @@ class ScoredRows:
     y: np.ndarray
     probability: np.ndarray
     recency: np.ndarray
+    uncalibrated: np.ndarray | None = None  # the classifier's probability, when collected
 
     @property
     def churn_rate(self) -> float:
@@ -80,13 +81,17 @@ class Evaluation:
 
 
 def collect_scored(df: DataFrame, *, probability_col: str = CHURN_PROBABILITY,
-                   label_col: str = LABEL, recency_col: str = RECENCY) -> ScoredRows:
-    """Bring one evaluation snapshot's label, probability and recency to the driver
-    (one snapshot: thousands of rows; never call this on training data)."""
+                   label_col: str = LABEL, recency_col: str = RECENCY,
+                   uncalibrated_col: str | None = None) -> ScoredRows:
+    """Bring one evaluation snapshot's label, probability and recency (and the
+    uncalibrated probability, when named) to the driver (one snapshot: thousands of rows;
+    never call this on training data)."""
+    extra = [F.col(uncalibrated_col).cast("double").alias("u")] if uncalibrated_col else []
     pdf = df.select(F.col(label_col).cast("double").alias("y"),
                     F.col(probability_col).cast("double").alias("p"),
-                    F.col(recency_col).cast("double").alias("r")).toPandas()
-    return ScoredRows(pdf["y"].to_numpy(), pdf["p"].to_numpy(), pdf["r"].to_numpy())
+                    F.col(recency_col).cast("double").alias("r"), *extra).toPandas()
+    return ScoredRows(pdf["y"].to_numpy(), pdf["p"].to_numpy(), pdf["r"].to_numpy(),
+                      pdf["u"].to_numpy() if uncalibrated_col else None)
 
 
 def roc_auc_of(df: DataFrame, *, score_col: str, label_col: str) -> float:

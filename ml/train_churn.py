@@ -31,6 +31,7 @@ from ml.plots import churn as churn_plots
 from ml.registry import Promotion
 from ml.tracking import TableRead
 
+UNCALIBRATED = "uncalibrated_probability"  # the test rows' probability before calibration
 LEAKAGE_RULE = "training label window end (as_of_date + horizon_days) <= evaluation as_of_date"
 
 
@@ -110,7 +111,7 @@ def _log_split(examples: DataFrame, splits: Mapping[str, DataFrame],
 
 
 def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg, *,
-             before, calibration_method: str) -> dict:
+             calibration_method: str) -> dict:
     y, p, r = ev_rows.y, ev_rows.probability, ev_rows.recency
     test = f"test: {plan.describe('test')}"
     return {
@@ -125,7 +126,8 @@ def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg
         "pr_curve": churn_plots.pr_curves(y, p, r, title=f"Precision-recall, {test}"),
         "gains_curve": churn_plots.gains_chart(y, p, r, title=f"Cumulative gains, {test}"),
         "calibration_curve": churn_plots.calibration(
-            y, p, title=f"Calibration, {test}", before=before, method=calibration_method),
+            y, p, title=f"Calibration, {test}", before=ev_rows.uncalibrated,
+            method=calibration_method),
         "coefficients": churn_plots.coefficient_chart(coefs, top=cfg.churn.top_coefficients),
         "tuning_grid": churn_plots.tuning_grid(
             [(g.reg_param, g.elastic_net_param, g.validation_score) for g in grid],
@@ -180,8 +182,8 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
                                      reg_param=tuning.best.reg_param,
                                      elastic_net_param=tuning.best.elastic_net_param)
             final = cal.applied_to(uncalibrated)
-            test_rows = scored(splits["test"], final)
-            before = scored(splits["test"], uncalibrated).probability
+            test_rows = collect_scored(churn.with_churn_probability(
+                splits["test"], final, uncalibrated=UNCALIBRATED), uncalibrated_col=UNCALIBRATED)
         rate = counts_for(counts, "train")
         ev = evaluate(test_rows, thresholds=thresholds,
                       train_churn_rate=rate[1] / (rate[0] + rate[1]),
@@ -203,7 +205,7 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
         _log_tables(tuning.grid, coefs, ev)
         with step("churn: plots"):
             plots = tracking.log_figures(_figures(test_rows, ev, counts, plan, coefs,
-                                                  tuning.grid, cfg, before=before,
+                                                  tuning.grid, cfg,
                                                   calibration_method=cal.method),
                                          out_dir, dpi=cfg.plot_dpi)
         with step("churn: logging, registering and promoting the model"):
