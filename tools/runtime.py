@@ -79,6 +79,17 @@ def load(path: Path = CONSTRAINTS) -> Runtime:
     return Runtime(name=header.pop("runtime"), **header, pins=pins)
 
 
+def locked_version(lock: Path, package: str) -> str | None:
+    """The version a requirements file (requirements.lock) pins `package` at, or None."""
+    if not lock.is_file():
+        return None
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.partition("==")
+        if sep and canonicalize_name(name) == canonicalize_name(package):
+            return version.strip()
+    return None
+
+
 def requirement_problems(requirements: Iterable[str], runtime: Runtime) -> list[str]:
     """Why the wheel's own requirements (Requires-Dist without an extra) do not fit."""
     problems = []

@@ -29,9 +29,7 @@ import tempfile
 import venv
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
-from tools.runtime import CONSTRAINTS, ROOT, Runtime, build_wheel, load
+from tools.runtime import CONSTRAINTS, ROOT, Runtime, build_wheel, load, locked_version
 
 TWIN = ROOT / ".venv-twin"
 # What the package and its tests import that the runtime provides (their dependencies
@@ -54,11 +52,10 @@ class TwinError(RuntimeError):
 
 def locked(package: str) -> str:
     """`package==version` as requirements.lock pins it."""
-    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
-        name, sep, version = line.partition("==")
-        if sep and canonicalize_name(name) == canonicalize_name(package):
-            return f"{package}=={version.strip()}"
-    raise TwinError(f"requirements.lock pins no {package}")
+    version = locked_version(ROOT / "requirements.lock", package)
+    if version is None:
+        raise TwinError(f"requirements.lock pins no {package}")
+    return f"{package}=={version}"
 
 
 def pip(python: Path, *args: str) -> None:

@@ -25,9 +25,8 @@ from typing import Any
 
 import yaml
 from databricks.bundles.jobs import Job
-from packaging.utils import canonicalize_name
 
-from tools.runtime import CONSTRAINTS, RuntimeFileError, requirement_problems
+from tools.runtime import CONSTRAINTS, RuntimeFileError, locked_version, requirement_problems
 from tools.runtime import load as load_runtime
 
 TOP_LEVEL = {"bundle", "include", "artifacts", "variables", "targets", "resources",
@@ -108,7 +107,7 @@ def _check_runtime(root: Path, docs: Mapping[str, Any]) -> list[Problem]:
                                             "environment_version", f"{version!r} is not the "
                                             f"serverless environment of {CONSTRAINTS.name} "
                                             f"({runtime.serverless_environment})"))
-    pinned = _locked(root / "requirements.lock", "pyspark")
+    pinned = locked_version(root / "requirements.lock", "pyspark")
     if pinned is None or pinned.split(".")[:2] != runtime.spark.split(".")[:2]:
         problems.append(Problem("requirements.lock", "pyspark", f"pins pyspark {pinned}, but "
                                 f"the runtime has Spark {runtime.spark}: the same major.minor "
@@ -117,17 +116,6 @@ def _check_runtime(root: Path, docs: Mapping[str, Any]) -> list[Problem]:
     problems += [Problem("pyproject.toml", "project.dependencies", message)
                  for message in requirement_problems(project.get("dependencies") or [], runtime)]
     return problems
-
-
-def _locked(lock: Path, package: str) -> str | None:
-    """The version requirements.lock pins `package` at, or None."""
-    if not lock.is_file():
-        return None
-    for line in lock.read_text(encoding="utf-8").splitlines():
-        name, sep, version = line.partition("==")
-        if sep and canonicalize_name(name) == package:
-            return version.strip()
-    return None
 
 
 def _load(path: Path) -> dict[str, Any]:
