@@ -33,7 +33,11 @@ def _snapshot(rng: np.random.Generator, ids: np.ndarray, base: np.ndarray, as_of
     avg_value = np.exp(rng.normal(3.0, 0.5, n))
     total = frequency * avg_value * rng.uniform(0.9, 1.05, n)
     total[rng.random(n) < 0.02] *= -0.1  # net refunds: negative totals exist
-    tenure = (recency + rng.integers(30, 700, n)).astype(np.int32)
+    # One purchase day per invoice: frequency - 1 repeat days over (tenure - recency) days,
+    # so the BG/NBD statistics of a row (ml/lifetime.py) are those of a real gold row.
+    repeats = frequency - 1
+    tenure = np.where(repeats > 0, recency + rng.integers(30, 700, n), recency).astype(np.int32)
+    mean_gap = np.where(repeats > 0, (tenure - recency) / np.maximum(repeats, 1), 0.0)
     t30, t90, t180 = (rng.poisson(frequency * w / 12) for w in (0.1, 0.3, 0.6))
     z_rec = (np.log1p(recency) - np.log1p(recency).mean()) / np.log1p(recency).std()
     z_freq = (np.log(frequency) - np.log(frequency).mean()) / np.log(frequency).std()
@@ -46,8 +50,8 @@ def _snapshot(rng: np.random.Generator, ids: np.ndarray, base: np.ndarray, as_of
         "country": np.where(rng.random(n) < 0.8, "United Kingdom", "Germany"),
         "recency_days": recency, "frequency": frequency.astype(np.int64),
         "total_spend": total, "avg_transaction_value": avg_value,
-        "tenure_days": tenure, "interpurchase_mean_days": tenure / frequency,
-        "interpurchase_std_days": tenure / frequency * rng.uniform(0.2, 1.0, n),
+        "tenure_days": tenure, "interpurchase_mean_days": mean_gap,
+        "interpurchase_std_days": mean_gap * rng.uniform(0.2, 1.0, n),
         "transactions_30d": t30.astype(np.int64), "transactions_90d": (t30 + t90).astype(np.int64),
         "transactions_180d": (t30 + t90 + t180).astype(np.int64),
         "spend_30d": t30 * avg_value, "spend_90d": (t30 + t90) * avg_value,

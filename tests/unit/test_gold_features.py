@@ -13,6 +13,8 @@ from pyspark.testing import assertDataFrameEqual
 from gold.events import customer_days
 from gold.features import customer_features, feature_version
 from lakehouse.contracts import GOLD_FEATURES, SILVER_TRANSACTIONS
+from ml import lifetime
+from ml.bgnbd import BgNbd
 
 COMPUTED_AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 JAN, MAR = date(2024, 1, 31), date(2024, 3, 31)
@@ -145,6 +147,43 @@ def test_changing_the_future_leaves_a_snapshot_identical(spark, unchanged, chang
     assertDataFrameEqual(at_jan, unchanged[JAN], rtol=0, atol=0)
     # The change is real: the later snapshot does see it.
     assert sorted(r for r in rows if r.as_of_date == MAR) != sorted(unchanged[MAR])
+
+
+LIFETIME = BgNbd(r=0.6, alpha=20.0, a=0.8, b=2.5)  # any fitted parameters will do
+
+
+def _lifetime_rows(df):
+    """The BG/NBD statistics and features the churn pipeline derives from gold rows."""
+    out = lifetime.transformer(LIFETIME, 90).transform(df)
+    return out.select("customer_id", "as_of_date", lifetime.REPEATS, lifetime.LAST,
+                      lifetime.AGE, *lifetime.FEATURES).collect()
+
+
+@pytest.mark.parametrize("change", sorted(_changes_after(JAN)))
+def test_changing_the_future_leaves_the_lifetime_features_identical(spark, change):
+    """The lifetime features are computed from one gold row each: the leakage guarantee
+    of gold covers them."""
+    silver = spark.createDataFrame(LINES, SILVER_TRANSACTIONS.schema)
+    changed = spark.createDataFrame(_changes_after(JAN)[change](LINES),
+                                    SILVER_TRANSACTIONS.schema)
+    before, after = (_lifetime_rows(features(df, [JAN])) for df in (silver, changed))
+    assert len(before) == 2
+    assertDataFrameEqual(after, before, rtol=0, atol=0)
+
+
+def test_lifetime_statistics_of_gold_rows_are_the_purchase_days(spark):
+    rows = {r.customer_id: r for r in _lifetime_rows(
+        features(spark.createDataFrame(LINES, SILVER_TRANSACTIONS.schema), [MAR]))}
+    days = {}
+    for row in LINES:  # distinct purchase days per customer up to MAR, from the fixture
+        if not row[1].startswith("C") and row[8] <= MAR:
+            days.setdefault(row[9], set()).add(row[8])
+    for customer, purchase_days in days.items():
+        first, last = min(purchase_days), max(purchase_days)
+        got = rows[customer]
+        assert got[lifetime.REPEATS] == len(purchase_days) - 1, customer
+        assert got[lifetime.LAST] == (last - first).days
+        assert got[lifetime.AGE] == (MAR - first).days
 
 
 def test_spend_is_the_exact_decimal_sum_as_a_double(spark):
