@@ -146,3 +146,13 @@ GOLD_LABELS = Contract(
 )
 
 CONTRACTS = {c.table: c for c in (SILVER_TRANSACTIONS, GOLD_FEATURES, GOLD_LABELS)}
+
+
+# Customer-lifetime features the churn pipeline adds from a BG/NBD model fitted on the
+# training snapshots (ml/lifetime.py): repeat purchase days x (a sufficient statistic,
+# exact from a gold row), P(alive) and expected purchases in the horizon. They are
+# computed from one gold row each, so gold's point-in-time guarantee covers them.
+LIFETIME_FEATURES = ("bgnbd_x", "bgnbd_p_alive", "bgnbd_expected_purchases")
+LIFETIME_LOGGED = ("bgnbd_x", "bgnbd_expected_purchases")  # counts: log1p like gold's
+# Every input the churn model may use, in vector order.
+MODEL_INPUTS = (*GOLD_FEATURES.model_features, *LIFETIME_FEATURES)

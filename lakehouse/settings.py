@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lakehouse.contracts import GOLD_FEATURES
+from lakehouse.contracts import GOLD_FEATURES, MODEL_INPUTS
 
 # Paths arrive as strings from YAML and the environment; accept them as paths.
 LoosePath = Annotated[Path, Field(strict=False)]
@@ -184,30 +184,63 @@ class MlflowSettings(Section):
     ui_port: int = Field(default=5000, ge=1, le=65535)
 
 
-class ChurnModelSettings(Section):
-    """Churn logistic regression: inputs, class weights and the tuning grid."""
+Grid = Annotated[list[Annotated[float, Field(ge=0, strict=False)]], Field(min_length=1)]
+Counts = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)]
+Family = Literal["logistic_regression", "gbt", "random_forest"]
 
-    # Model inputs: every model feature of the gold contract unless narrowed here (which
-    # of them are log-transformed is the contract's business too).
-    features: list[str] = Field(default_factory=lambda: list(GOLD_FEATURES.model_features),
-                                min_length=1)
+
+class LogisticGrid(Section):
+    """Logistic regression's tuning grid (every combination is fitted)."""
+
+    reg_param: Grid
+    elastic_net_param: Annotated[list[Annotated[float, Field(ge=0, le=1, strict=False)]],
+                                 Field(min_length=1)]
+    max_iter: Counts  # LBFGS iterations: each is a Spark job
+
+
+class GbtGrid(Section):
+    """Gradient-boosted trees' tuning grid."""
+
+    max_depth: Annotated[list[Annotated[int, Field(ge=1, le=30)]], Field(min_length=1)]
+    max_iter: Counts  # boosting rounds: each is a few Spark jobs
+    step_size: Annotated[list[Annotated[float, Field(gt=0, le=1, strict=False)]],
+                         Field(min_length=1)]
+
+
+class ForestGrid(Section):
+    """Random forest's tuning grid."""
+
+    max_depth: Annotated[list[Annotated[int, Field(ge=1, le=30)]], Field(min_length=1)]
+    num_trees: Counts
+
+
+class ChurnModelSettings(Section):
+    """The churn model: inputs, class weights, the families and their grids, promotion."""
+
+    # Model inputs: every model feature of the gold contract and the BG/NBD lifetime
+    # features (contracts.MODEL_INPUTS) unless narrowed here.
+    features: list[str] = Field(default_factory=lambda: list(MODEL_INPUTS), min_length=1)
     class_weighting: Literal["none", "balanced"]
-    max_iter: int = Field(ge=1)
-    reg_params: list[Annotated[float, Field(ge=0, strict=False)]] = Field(min_length=1)
-    elastic_net_params: list[Annotated[float, Field(ge=0, le=1, strict=False)]] = Field(
-        min_length=1)
+    families: Annotated[list[Family], Field(min_length=1)]
+    logistic_regression: LogisticGrid
+    gbt: GbtGrid
+    random_forest: ForestGrid
     tuning_metric: Literal["roc_auc", "pr_auc"]
+    lifetime_max_customers: int = Field(ge=100)  # BG/NBD fit: sampled training rows, at most
     bootstrap_samples: int = Field(ge=0)
     promotion_min_gain: float = Field(ge=0, strict=False)
-    top_coefficients: int = Field(ge=1)
+    top_drivers: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _features_are_model_features(self) -> ChurnModelSettings:
-        unknown = [c for c in self.features if c not in GOLD_FEATURES.model_features]
+    def _known_features_and_families(self) -> ChurnModelSettings:
+        unknown = [c for c in self.features if c not in MODEL_INPUTS]
         if unknown:
-            raise ValueError(f"features {unknown} are not model features of "
-                             f"{GOLD_FEATURES.table} (lakehouse/contracts.py): "
-                             f"{', '.join(GOLD_FEATURES.model_features)}")
+            raise ValueError(f"features {unknown} are not model inputs (model features of "
+                             f"{GOLD_FEATURES.table} or lifetime features, "
+                             f"lakehouse/contracts.py): {', '.join(MODEL_INPUTS)}")
+        twice = sorted({f for f in self.families if self.families.count(f) > 1})
+        if twice:
+            raise ValueError(f"families lists {', '.join(twice)} more than once")
         return self
 
 

@@ -4,6 +4,7 @@ the baselines on the same rows, and say plainly whether the model beats the rece
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ class ScoredRows:
     probability: np.ndarray
     recency: np.ndarray
     uncalibrated: np.ndarray | None = None  # the classifier's probability, when collected
+    lifetime: np.ndarray | None = None  # BG/NBD expected purchases, when the model has them
+    keys: np.ndarray | None = None  # customer ids (one snapshot: unique), when collected
 
     @property
     def churn_rate(self) -> float:
@@ -51,6 +54,7 @@ class Evaluation:
     thresholds: Thresholds
     rows: int
     churn_rate: float
+    lifetime: dict[str, float] | None = None  # BG/NBD expected purchases alone, ranked
 
     @property
     def beats_recency(self) -> bool:
@@ -62,6 +66,7 @@ class Evaluation:
         out = {f"test_{k}": v for k, v in self.model.items()}
         out |= {f"recency_test_{k}": v for k, v in self.recency.items()}
         out |= {f"majority_test_{k}": v for k, v in self.majority.items()}
+        out |= {f"bgnbd_test_{k}": v for k, v in (self.lifetime or {}).items()}
         out |= {k: v for k, v in self.gain.items() if not math.isnan(v)}
         out |= {"threshold_best_f1": self.thresholds.model,
                 "recency_threshold_days": self.thresholds.recency_days,
@@ -82,16 +87,22 @@ class Evaluation:
 
 def collect_scored(df: DataFrame, *, probability_col: str = CHURN_PROBABILITY,
                    label_col: str = LABEL, recency_col: str = RECENCY,
-                   uncalibrated_col: str | None = None) -> ScoredRows:
-    """Bring one evaluation snapshot's label, probability and recency (and the
-    uncalibrated probability, when named) to the driver (one snapshot: thousands of rows;
-    never call this on training data)."""
-    extra = [F.col(uncalibrated_col).cast("double").alias("u")] if uncalibrated_col else []
+                   uncalibrated_col: str | None = None, lifetime_col: str | None = None,
+                   key_col: str | None = None) -> ScoredRows:
+    """Bring one evaluation snapshot's label, probability and recency (and, when named and
+    present, the uncalibrated probability, BG/NBD expected purchases and customer id) to
+    the driver (one snapshot: thousands of rows; never call this on training data)."""
+    optional = {"u": uncalibrated_col, "e": lifetime_col, "k": key_col}
+    optional = {alias: c for alias, c in optional.items() if c and c in df.columns}
     pdf = df.select(F.col(label_col).cast("double").alias("y"),
                     F.col(probability_col).cast("double").alias("p"),
-                    F.col(recency_col).cast("double").alias("r"), *extra).toPandas()
+                    F.col(recency_col).cast("double").alias("r"),
+                    *[F.col(c).alias(alias) for alias, c in optional.items()]).toPandas()
+
+    def column(alias: str) -> np.ndarray | None:
+        return pdf[alias].to_numpy() if alias in optional else None
     return ScoredRows(pdf["y"].to_numpy(), pdf["p"].to_numpy(), pdf["r"].to_numpy(),
-                      pdf["u"].to_numpy() if uncalibrated_col else None)
+                      column("u"), column("e"), column("k"))
 
 
 def roc_auc_of(df: DataFrame, *, score_col: str, label_col: str) -> float:
@@ -123,8 +134,12 @@ def evaluate(test: ScoredRows, *, thresholds: Thresholds, train_churn_rate: floa
     gain = {"roc_auc_gain_vs_recency": model["roc_auc"] - recency["roc_auc"],
             "roc_auc_gain_ci_low": boot["ci_low"], "roc_auc_gain_ci_high": boot["ci_high"],
             "roc_auc_gain_share_positive": boot["share_positive"]}
+    lifetime = None
+    if test.lifetime is not None:  # fewer expected purchases = more likely to churn
+        lifetime = baselines.ranking_metrics(test.y, -test.lifetime)
+        gain["roc_auc_gain_vs_bgnbd"] = model["roc_auc"] - lifetime["roc_auc"]
     return Evaluation(model, recency, majority, gain, thresholds, int(test.y.size),
-                      test.churn_rate)
+                      test.churn_rate, lifetime)
 
 
 ROWS = (  # (label, model key, recency key, majority key)
@@ -162,4 +177,43 @@ def summary_table(ev: Evaluation) -> str:
               f"{ev.thresholds.model:.3f}, recency >= {ev.thresholds.recency_days:.0f} days",
               "majority: constant training churn rate (predicts the training majority class)",
               ev.verdict()]
+    return "\n".join(lines)
+
+
+# The comparison table: every family's test metrics next to the baselines.
+COMPARED = (("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc"), ("log loss", "log_loss"),
+            ("Brier", "brier"), ("lift@10%", "lift_top_decile"))
+
+
+def comparison_rows(families: Mapping[str, tuple[float, Evaluation]], candidate: str
+                    ) -> list[dict]:
+    """One row per model family (its validation score and test metrics; `candidate` marked)
+    and per baseline (from the candidate's evaluation: the same test rows). Metrics a
+    baseline does not have are None."""
+    rows = [{"model": family, "candidate": family == candidate, "validation": score,
+             **{key: ev.model.get(key) for _, key in COMPARED}}
+            for family, (score, ev) in families.items()]
+    ev = families[candidate][1]
+    baselines_ = [("recency rule", ev.recency), ("BG/NBD expected purchases", ev.lifetime),
+                  ("majority", ev.majority)]
+    rows += [{"model": name, "candidate": False, "validation": None,
+              **{key: values.get(key) for _, key in COMPARED}}
+             for name, values in baselines_ if values is not None]
+    return rows
+
+
+def comparison_table(rows: Sequence[Mapping], *, tuning_metric: str) -> str:
+    """The comparison rows as a fixed-width text table (the candidate starred)."""
+    def cell(value) -> str:
+        return f"{value:>10.4f}" if value is not None else f"{'-':>10}"
+
+    head = (f"{'model (test snapshot)':<30}{'valid. ' + tuning_metric:>16}"
+            + "".join(f"{label:>10}" for label, _ in COMPARED))
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        name = ("* " if row["candidate"] else "  ") + row["model"]
+        lines.append(f"{name:<30}{cell(row['validation']):>16}"
+                     + "".join(cell(row[key]) for _, key in COMPARED))
+    lines.append("* the candidate: best validation score; baselines are scored on the same "
+                 "test rows")
     return "\n".join(lines)

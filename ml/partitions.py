@@ -1,4 +1,5 @@
-"""The layout of the training frames: how many partitions, and a cut lineage.
+"""The layout of the training frames: how many partitions, which rows where, and a cut
+lineage.
 
 Every optimiser iteration (LBFGS for the churn model, Lloyd's step for K-means) is one
 Spark job with one task per partition. On a gold snapshot of thousands of rows a task's
@@ -13,6 +14,7 @@ to the tasks: the fits read a locally checkpointed frame, whose lineage is one s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 
@@ -28,16 +30,13 @@ def fit_partitions(rows: int, *, rows_per_partition: int, max_partitions: int) -
     return max(1, min(wanted, max_partitions))
 
 
-def with_partitions(df: DataFrame, partitions: int) -> DataFrame:
-    """`df` in at most `partitions` partitions: merged without a shuffle when it has more,
-    unchanged otherwise (spreading fewer partitions out would shuffle on every read of an
-    uncached frame)."""
-    return df.coalesce(partitions)  # never adds partitions: a frame with fewer is unchanged
-
-
-def training_partitions(df: DataFrame, rows: int, *, rows_per_partition: int) -> DataFrame:
-    """`df` (of `rows` rows) in at most the partitions `fit_partitions` chooses for this
-    session's cores."""
+def training_partitions(df: DataFrame, rows: int, *, rows_per_partition: int,
+                        keys: Sequence[str]) -> DataFrame:
+    """`df` (of `rows` rows) in the partitions `fit_partitions` chooses for this session's
+    cores, each row placed by a hash of its `keys` and sorted by them within its
+    partition. Samplers that draw per partition in row order (random forests' bootstrap,
+    K-means' initialisation) then see the same rows in the same order whatever order the
+    files were read in: a run on a cluster and on a laptop fit the same models."""
     cores = task_slots(df.sparkSession)
-    return with_partitions(df, fit_partitions(rows, rows_per_partition=rows_per_partition,
-                                              max_partitions=cores))
+    count = fit_partitions(rows, rows_per_partition=rows_per_partition, max_partitions=cores)
+    return df.repartition(count, *keys).sortWithinPartitions(*keys)

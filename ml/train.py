@@ -44,14 +44,15 @@ class TrainReport:
                if plan.holdout else "tested out of time")
         head = (f"Churn model, {plan.horizon_days}-day horizon: trained on "
                 f"{plan.describe('train')}, {how}, test {plan.describe('test')} "
-                f"({ev.rows:,} customers, churn rate {ev.churn_rate:.1%}); regParam "
-                f"{c.best.reg_param:g}, elasticNetParam {c.best.elastic_net_param:g}")
+                f"({ev.rows:,} customers, churn rate {ev.churn_rate:.1%}); candidate "
+                f"{c.best.setting.label()} (best validation {c.tuning_metric} "
+                f"{c.best.validation_score:.4f})")
         seg_lines = [f"  {r.segment_name:<16}{r.customers:>8,} ({r.share:.0%})  recency "
                      f"{r.mean_recency_days:,.0f} d, frequency {r.mean_frequency:,.1f}, "
                      f"spend {r.mean_total_spend:,.0f}"
                      for r in s.profile.itertuples()]
         return "\n".join([
-            "", head, "", summary_table(ev), "",
+            "", head, "", c.comparison_table(), "", summary_table(ev), "",
             f"Registry: {c.promotion.line()}",
             "",
             f"Segments of {s.as_of_date}: k = {s.best.k} (silhouette {s.best.silhouette:.3f}), "

@@ -1,20 +1,24 @@
 """One churn training run: out-of-time split (or a customer holdout when the history is too
-short), tuning, refit, test evaluation against the baselines, plots, MLflow logging,
-registration and promotion.
+short), tuning of every model family, each family finished (calibrated, thresholded,
+refit, tested: ml/contenders.py), the comparison with the baselines, plots, MLflow
+logging (one child run per family), registration of the candidate and promotion.
 
 Tuning fits each grid point on the tuning snapshots and scores it on the validation
-snapshot; the decision threshold (F1-best) is chosen there too, with the tuned model. The
-final model is refit with the best setting on tuning + validation snapshots and evaluated
-once on the test snapshot, which nothing before has seen.
+snapshot; calibration and the decision threshold (F1-best) are chosen there too, with
+the tuned model. The final models are refit on tuning + validation snapshots and
+evaluated once on the test snapshot, which nothing before has seen. The candidate is
+the family best on validation; it takes `champion` by the rule of `registry.judge`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from pyspark import StorageLevel
@@ -24,14 +28,14 @@ from pyspark.sql import functions as F
 
 from lakehouse.progress import step
 from lakehouse.settings import Settings
-from ml import calibration, churn, dataset, partitions, registry, tracking
+from ml import churn, dataset, lifetime, partitions, registry, tracking
 from ml import metrics as m
-from ml.evaluate import Evaluation, ScoredRows, choose_thresholds, collect_scored, evaluate
+from ml.contenders import Contender, contend, scored
+from ml.evaluate import Evaluation, ScoredRows, comparison_rows, comparison_table
 from ml.plots import churn as churn_plots
 from ml.registry import Promotion
 from ml.tracking import TableRead
 
-UNCALIBRATED = "uncalibrated_probability"  # the test rows' probability before calibration
 LEAKAGE_RULE = "training label window end (as_of_date + horizon_days) <= evaluation as_of_date"
 
 
@@ -41,10 +45,15 @@ class ChurnRun:
 
     run_id: str
     plan: dataset.SplitPlan
-    evaluation: Evaluation
-    best: churn.GridPoint
+    evaluation: Evaluation  # the candidate's
+    best: churn.GridPoint  # the candidate's setting and validation score
+    comparison: tuple[dict, ...]  # evaluate.comparison_rows
+    tuning_metric: str
     promotion: Promotion
     plots: tuple[Path, ...]
+
+    def comparison_table(self) -> str:
+        return comparison_table(self.comparison, tuning_metric=self.tuning_metric)
 
 
 def class_counts(examples: DataFrame) -> dict[tuple, int]:
@@ -72,12 +81,8 @@ def check_classes(counts: Mapping[tuple, int], plan: dataset.SplitPlan) -> None:
                 "tuned and tested on one class; more history or customers are needed")
 
 
-def scored(df: DataFrame, model: PipelineModel) -> ScoredRows:
-    """One snapshot scored by `model`, on the driver."""
-    return collect_scored(churn.with_churn_probability(df, model))
-
-
-def _validation_scorer(metric: str):
+def validation_scorer(metric: str):
+    """score(model, validation) -> the tuning metric of the model on the validation rows."""
     fn = m.roc_auc if metric == "roc_auc" else m.average_precision
 
     def score(model: PipelineModel, validation: DataFrame) -> float:
@@ -110,10 +115,11 @@ def _log_split(examples: DataFrame, splits: Mapping[str, DataFrame],
                                    "split": plan.kind, "rows": plan.describe(name)})
 
 
-def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg, *,
-             calibration_method: str) -> dict:
-    y, p, r = ev_rows.y, ev_rows.probability, ev_rows.recency
+def _figures(won: Contender, tuning: churn.Tuning, counts, plan, cfg) -> dict:
+    rows, ev = won.test, won.evaluation
+    y, p, r = rows.y, rows.probability, rows.recency
     test = f"test: {plan.describe('test')}"
+    chosen = [tuning.best[f].setting.label() for f in tuning.best]
     return {
         "confusion_matrix": churn_plots.confusion_matrices(
             m.confusion(y, p, ev.thresholds.model), threshold=ev.thresholds.model,
@@ -126,20 +132,57 @@ def _figures(ev_rows: ScoredRows, ev: Evaluation, counts, plan, coefs, grid, cfg
         "pr_curve": churn_plots.pr_curves(y, p, r, title=f"Precision-recall, {test}"),
         "gains_curve": churn_plots.gains_chart(y, p, r, title=f"Cumulative gains, {test}"),
         "calibration_curve": churn_plots.calibration(
-            y, p, title=f"Calibration, {test}", before=ev_rows.uncalibrated,
-            method=calibration_method),
-        "coefficients": churn_plots.coefficient_chart(coefs, top=cfg.churn.top_coefficients),
+            y, p, title=f"Calibration, {test}", before=rows.uncalibrated,
+            method=won.calibration.method),
+        "model_drivers": churn_plots.drivers_chart(
+            won.drivers.values, kind=won.drivers.kind, model=churn.FAMILIES[won.family].label,
+            top=cfg.churn.top_drivers),
         "tuning_grid": churn_plots.tuning_grid(
-            [(g.reg_param, g.elastic_net_param, g.validation_score) for g in grid],
+            [(g.setting.family, g.setting.label(), g.validation_score) for g in tuning.grid],
+            chosen=chosen, candidate=won.point.setting.label(),
             metric=f"validation {cfg.churn.tuning_metric.replace('_', ' ').upper()} "
                    f"({plan.describe('validation')})"),
     }
 
 
-def run_churn(settings: Settings, run_id: str, features: TableRead, labels: TableRead, *,
-              experiment_id: str, out_dir: Path) -> tuple[ChurnRun, DataFrame]:
-    """Train, evaluate, log, register and promote the churn model. Also returns the labeled
-    customers of the test date (for the segment profiles)."""
+def _log_family(c: Contender, *, experiment_id: str, candidate: str) -> None:
+    """One child run per family: its setting, validation score and test metrics."""
+    with mlflow.start_run(experiment_id=experiment_id, nested=True, run_name=c.family,
+                          tags={"model": "churn_family", "family": c.family,
+                                "candidate": str(c.family == candidate).lower()}):
+        mlflow.log_params({"family": c.family, "setting": c.point.setting.label(),
+                           "calibration": c.calibration.method,
+                           **{f"best_{k}": v for k, v in c.point.setting.params}})
+        mlflow.log_metrics({"validation_score": c.point.validation_score}
+                           | {f"test_{k}": v for k, v in c.evaluation.model.items()}
+                           | {k: v for k, v in c.evaluation.gain.items() if not math.isnan(v)})
+        tracking.log_frame(pd.Series(c.drivers.values, name=c.drivers.kind).to_frame(),
+                           "evaluation/drivers.csv")
+
+
+@dataclass(frozen=True)
+class Examples:
+    """One run's labeled examples: the split plan, the `with_parts` examples (cached), rows
+    per (part, label), and the four splits of them laid out for training (cached)."""
+
+    plan: dataset.SplitPlan
+    examples: DataFrame
+    counts: dict[tuple, int]
+    laid_out: DataFrame
+    splits: dict[str, DataFrame]
+
+    def train_churn_rate(self) -> float:
+        rate = counts_for(self.counts, "train")
+        return rate[1] / (rate[0] + rate[1])
+
+    def release(self) -> None:
+        self.laid_out.unpersist()
+        self.examples.unpersist()
+
+
+def split_examples(settings: Settings, features: TableRead, labels: TableRead) -> Examples:
+    """Plan the split, join features to labels, check the features and both classes of
+    every split, and lay the splits out for training."""
     cfg = settings.ml
     horizons = [r["horizon_days"] for r in labels.df.select("horizon_days").distinct().collect()]
     horizon = dataset.choose_horizon(horizons, cfg.horizon_days)
@@ -148,6 +191,27 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
                               holdout_share=cfg.holdout_share, seed=cfg.seed)
     examples = dataset.labeled_examples(features.df, labels.df, horizon_days=horizon)
     examples = dataset.with_parts(examples, plan).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        dataset.check_features(examples, churn.gold_columns(cfg.churn.features),
+                               table=features.name)
+        counts = class_counts(examples)
+        check_classes(counts, plan)
+    except BaseException:
+        examples.unpersist()
+        raise
+    laid_out, splits = _splits(examples, rows=sum(counts.values()),
+                               rows_per_partition=cfg.rows_per_partition)
+    return Examples(plan, examples, counts, laid_out, splits)
+
+
+def run_churn(settings: Settings, run_id: str, features: TableRead, labels: TableRead, *,
+              experiment_id: str, out_dir: Path) -> tuple[ChurnRun, DataFrame]:
+    """Train, evaluate, log, register and promote the churn model. Also returns the labeled
+    customers of the test date (for the segment profiles)."""
+    cfg = settings.ml
+    with step("churn: planning, checking and counting the splits"):
+        data = split_examples(settings, features, labels)
+    plan, counts, splits = data.plan, data.counts, data.splits
     client = MlflowClient()
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"churn-{plan.test_date}",
                           tags={"model": "churn"}) as run:
@@ -159,118 +223,131 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
         mlflow.log_params(plan.params() | _config_params(cfg)
                           | {"gold_features_version": features.version,
                              "gold_labels_version": labels.version, "leakage_rule": LEAKAGE_RULE})
-        with step("churn: checking, counting and fingerprinting the splits"):
-            dataset.check_features(examples, cfg.churn.features, table=features.name)
-            counts = class_counts(examples)
-            check_classes(counts, plan)
-            splits = _splits(examples, rows=sum(counts.values()),
-                             rows_per_partition=cfg.rows_per_partition)
-            _log_split(examples, splits, counts, plan, features, labels)
-        grid_size = len(cfg.churn.reg_params) * len(cfg.churn.elastic_net_params)
-        with step(f"churn: tuning {grid_size} settings, validated on "
-                  f"{plan.describe('validation')}"):
-            tuning = churn.tune(splits["tune"], splits["validation"], cfg.churn,
-                                _validation_scorer(cfg.churn.tuning_metric),
+        with step("churn: fingerprinting the splits"):
+            _log_split(data.examples, splits, counts, plan, features, labels)
+        spec = churn.ModelSpec(cfg.churn, plan.horizon_days, cfg.seed)
+        settings_ = churn.grid(cfg.churn)
+        with step(f"churn: tuning {len(settings_)} settings of {len(cfg.churn.families)} "
+                  f"families, validated on {plan.describe('validation')}"):
+            tuning = churn.tune(splits["tune"], splits["validation"], spec,
+                                validation_scorer(cfg.churn.tuning_metric),
                                 workers=cfg.parallel_fits)
-        with step(f"churn: calibrating on {plan.describe('validation')}"):
-            cal = calibration.calibrate(tuning.model, splits["validation"], seed=cfg.seed)
-            thresholds = choose_thresholds(scored(splits["validation"],
-                                                  cal.applied_to(tuning.model)))
-        with step(f"churn: refit on {plan.describe('train')}, test on "
-                  f"{plan.describe('test')}"):
-            uncalibrated = churn.fit(splits["train"], cfg.churn,
-                                     reg_param=tuning.best.reg_param,
-                                     elastic_net_param=tuning.best.elastic_net_param)
-            final = cal.applied_to(uncalibrated)
-            test_rows = collect_scored(churn.with_churn_probability(
-                splits["test"], final, uncalibrated=UNCALIBRATED), uncalibrated_col=UNCALIBRATED)
-        rate = counts_for(counts, "train")
-        ev = evaluate(test_rows, thresholds=thresholds,
-                      train_churn_rate=rate[1] / (rate[0] + rate[1]),
-                      bootstrap_samples=cfg.churn.bootstrap_samples, seed=cfg.seed)
-        mlflow.log_params({"best_reg_param": tuning.best.reg_param,
-                           "best_elastic_net_param": tuning.best.elastic_net_param,
+        with step(f"churn: calibrating on {plan.describe('validation')}, refitting on "
+                  f"{plan.describe('train')}, testing on {plan.describe('test')}"):
+            contenders = contend(tuning, splits, spec,
+                                 train_churn_rate=data.train_churn_rate(),
+                                 workers=cfg.parallel_fits)
+        won = contenders[tuning.candidate]
+        ev = won.evaluation
+        comparison = comparison_rows({f: (c.point.validation_score, c.evaluation)
+                                      for f, c in contenders.items()}, won.family)
+        mlflow.log_params({"model_family": won.family, "best_setting": won.point.setting.label(),
+                           **{f"best_{k}": v for k, v in won.point.setting.params},
                            "beats_recency_rule": ev.beats_recency,
-                           "calibration": cal.method})
+                           "calibration": won.calibration.method}
+                          | (lifetime.describe(won.lifetime_params)
+                             if won.lifetime_params else {}))
         mlflow.log_metrics({f"validation_log_loss_{name}": value
-                            for name, value in cal.log_loss.items()})
-        mlflow.set_tag("beats_recency_rule", str(ev.beats_recency).lower())
+                            for name, value in won.calibration.log_loss.items()})
+        mlflow.set_tags({"beats_recency_rule": str(ev.beats_recency).lower(),
+                         "family": won.family})
         mlflow.log_metrics(ev.flat_metrics()
-                           | {"train_roc_auc_spark": churn.spark_roc_auc(splits["train"], final),
+                           | {"train_roc_auc_spark": churn.spark_roc_auc(splits["train"],
+                                                                         won.model),
                               f"validation_{cfg.churn.tuning_metric}":
-                                  tuning.best.validation_score})
+                                  won.point.validation_score})
         for i, point in enumerate(tuning.grid):
             mlflow.log_metric("tuning_validation_score", point.validation_score, step=i)
-        coefs = churn.coefficients(final, cfg.churn)
-        _log_tables(tuning.grid, coefs, ev)
+        for c in contenders.values():
+            _log_family(c, experiment_id=experiment_id, candidate=won.family)
+        _log_tables(tuning.grid, won, comparison)
         with step("churn: plots"):
-            plots = tracking.log_figures(_figures(test_rows, ev, counts, plan, coefs,
-                                                  tuning.grid, cfg,
-                                                  calibration_method=cal.method),
-                                         out_dir, dpi=cfg.plot_dpi)
+            plots = tracking.log_figures(_figures(won, tuning, counts, plan, cfg), out_dir,
+                                         dpi=cfg.plot_dpi)
         with step("churn: logging, registering and promoting the model"):
-            promotion = _register(client, settings, splits["test"], final, ev, plan)
-        mlflow.set_tags({"promotion": promotion.alias, "model_version": promotion.version})
-        if promotion.previous_auc is not None:
-            mlflow.log_metric("champion_test_roc_auc", promotion.previous_auc)
-    examples.unpersist()
-    result = ChurnRun(run.info.run_id, plan, ev, tuning.best, promotion, tuple(plots))
+            promotion = _register(client, settings, splits["test"], won, plan)
+        mlflow.set_tags({"promotion": promotion.alias, "model_version": promotion.version,
+                         "promotion_reason": promotion.verdict.reason[:5000]})
+        if promotion.verdict.champion_auc is not None:
+            mlflow.log_metric("champion_test_roc_auc", promotion.verdict.champion_auc)
+    data.release()
+    result = ChurnRun(run.info.run_id, plan, ev, won.point, tuple(comparison),
+                      cfg.churn.tuning_metric, promotion, tuple(plots))
     # Every labeled customer of the test date (a customer holdout tests on a share of them).
-    return result, examples.where(F.col("as_of_date") == F.lit(plan.test_date)).drop(dataset.PART)
+    return result, (data.examples.where(F.col("as_of_date") == F.lit(plan.test_date))
+                    .drop(dataset.PART))
 
 
 def _splits(examples: DataFrame, *, rows: int, rows_per_partition: int
-            ) -> dict[str, DataFrame]:
-    """The four splits of the (cached) `with_parts` examples, read in the partitions their
-    size calls for (ml.partitions: small data fits fastest in one)."""
-    examples = partitions.training_partitions(examples, rows,
-                                              rows_per_partition=rows_per_partition)
-    return {split: dataset.split_rows(examples, split) for split in dataset.SPLIT_PARTS}
+            ) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """The `with_parts` examples laid out for training (ml.partitions: the partitions their
+    size calls for, rows placed and ordered by key) and cached in that layout, and the
+    four splits of it."""
+    laid_out = partitions.training_partitions(examples, rows,
+                                              rows_per_partition=rows_per_partition,
+                                              keys=dataset.KEYS)
+    laid_out = laid_out.persist(StorageLevel.MEMORY_AND_DISK)
+    return laid_out, {split: dataset.split_rows(laid_out, split)
+                      for split in dataset.SPLIT_PARTS}
 
 
 def _config_params(cfg) -> dict[str, object]:
     c = cfg.churn
+    grids = {f"grid_{family}_{key}": ",".join(map(str, values))
+             for family in c.families for key, values in getattr(c, family).model_dump().items()}
     return {"features": ",".join(c.features),
             "log_features": ",".join(f for f in c.features if f in churn.LOGGED),
-            "class_weighting": c.class_weighting, "max_iter": c.max_iter,
-            "grid_reg_params": ",".join(map(str, c.reg_params)),
-            "grid_elastic_net_params": ",".join(map(str, c.elastic_net_params)),
+            "class_weighting": c.class_weighting, "families": ",".join(c.families), **grids,
             "tuning_metric": c.tuning_metric, "bootstrap_samples": c.bootstrap_samples,
+            "lifetime_max_customers": c.lifetime_max_customers,
             "promotion_min_gain": c.promotion_min_gain, "seed": cfg.seed,
             "min_train_snapshots": cfg.min_train_snapshots, "split_setting": cfg.split}
 
 
-def _log_tables(grid, coefs: dict[str, float], ev: Evaluation) -> None:
-    tracking.log_frame(pd.DataFrame([vars(g) for g in grid]), "tuning/grid.csv")
-    tracking.log_frame(pd.Series(coefs, name="coefficient").to_frame(),
-                       "evaluation/coefficients.csv")
+def _log_tables(grid, won: Contender, comparison: list[dict]) -> None:
+    tracking.log_frame(pd.DataFrame([{"family": g.setting.family, "setting": g.setting.label(),
+                                      **g.setting.values, "validation_score": g.validation_score}
+                                     for g in grid]), "tuning/grid.csv")
+    tracking.log_frame(pd.Series(won.drivers.values, name=won.drivers.kind).to_frame(),
+                       "evaluation/drivers.csv")
+    ev = won.evaluation
     mlflow.log_dict({"model": ev.model, "recency_rule": ev.recency, "majority": ev.majority,
-                     "gain": ev.gain, "thresholds": vars(ev.thresholds)},
+                     "bgnbd_expected_purchases": ev.lifetime, "gain": ev.gain,
+                     "thresholds": vars(ev.thresholds), "family": won.family},
                     "evaluation/metrics.json")
+    mlflow.log_dict({"rows": comparison}, "evaluation/comparison.json")
 
 
-def _auc(rows: ScoredRows) -> float:
-    return m.roc_auc(rows.y, rows.probability)
-
-
-def _register(client: MlflowClient, settings: Settings, test: DataFrame, final: PipelineModel,
-              ev: Evaluation, plan: dataset.SplitPlan) -> Promotion:
+def _register(client: MlflowClient, settings: Settings, test: DataFrame, won: Contender,
+              plan: dataset.SplitPlan) -> Promotion:
     cfg, name = settings.ml, settings.mlflow.churn_model_name
     champion = registry.alias_version(client, name, registry.CHAMPION)
-    champion_auc, how = None, "no champion yet"
+    on_test = None
     if champion is not None:
-        champion_auc, how = registry.champion_auc_on_test(
+        on_test = registry.champion_on_test(
             client, champion, test_date=plan.test_date,
-            rescore=lambda model: _auc(scored(test, model)))
-    example = test.select(*cfg.churn.features).limit(5)
-    output = final.transform(example).select("prediction").toPandas()
-    info = tracking.log_spark_model(final, name="model", example=example.toPandas(),
+            rescore=lambda model: _paired(won.test, scored(test, model, detailed=True)))
+    verdict = registry.judge(won.test.y, won.test.probability, on_test,
+                             min_gain=cfg.churn.promotion_min_gain,
+                             samples=cfg.churn.bootstrap_samples, seed=cfg.seed)
+    example = test.select(*churn.gold_columns(cfg.churn.features)).limit(5)
+    output = won.model.transform(example).select("prediction").toPandas()
+    info = tracking.log_spark_model(won.model, name="model", example=example.toPandas(),
                                     output=output)
     version = tracking.register(info, name)
     for key, value in {registry.TEST_DATE_TAG: plan.test_date.isoformat(),
-                       "test_roc_auc": f"{ev.model['roc_auc']:.6f}",
-                       "beats_recency_rule": str(ev.beats_recency).lower()}.items():
+                       registry.FAMILY_TAG: won.family,
+                       "test_roc_auc": f"{won.evaluation.model['roc_auc']:.6f}",
+                       "beats_recency_rule": str(won.evaluation.beats_recency).lower()}.items():
         client.set_model_version_tag(name, version, key, value)
-    return registry.promote(client, name, version, new_auc=ev.model["roc_auc"],
-                            champion=champion, champion_auc=champion_auc, how=how,
-                            min_gain=cfg.churn.promotion_min_gain)
+    return registry.promote(client, name, version, family=won.family, verdict=verdict,
+                            champion=champion)
+
+
+def _paired(mine: ScoredRows, theirs: ScoredRows) -> np.ndarray:
+    """The champion's probabilities (`theirs`) in the candidate's row order (`mine`): both
+    scored the same test rows, one per customer."""
+    order = pd.Series(range(len(theirs.keys)), index=theirs.keys)
+    if len(order) != len(mine.keys) or not order.index.is_unique:
+        raise ValueError("the champion and the candidate did not score the same test rows")
+    return theirs.probability[order.loc[mine.keys].to_numpy()]

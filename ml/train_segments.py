@@ -65,7 +65,8 @@ def fit_segments(settings: Settings, features: TableRead) -> SegmentFit:
     try:
         rows = snapshot.count()
         fit_rows = partitions.training_partitions(snapshot, rows,
-                                                  rows_per_partition=cfg.rows_per_partition)
+                                                  rows_per_partition=cfg.rows_per_partition,
+                                                  keys=dataset.KEYS)
         with step(f"segments: K-means for k in {cfg.segments.k_min}..{cfg.segments.k_max}"):
             seg = segments.choose_k(fit_rows, cfg.segments, seed=cfg.seed,
                                     workers=cfg.parallel_fits)

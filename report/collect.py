@@ -184,7 +184,17 @@ def _churn(run: Run, images: Path, site: Path) -> c.ChurnSection:
              for label, mk, rk, jk in ROWS]
     return c.ChurnSection(run.info.run_id, run.info.run_name,
                           _started(run), table, ev.verdict(), dict(run.data.params),
-                          dict(run.data.tags), _plots(run, "churn", images, site))
+                          dict(run.data.tags), _plots(run, "churn", images, site),
+                          _comparison(run))
+
+
+def _comparison(run: Run) -> list[dict]:
+    """The families-and-baselines table of a run; empty for runs before it was logged."""
+    names = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "evaluation")}
+    if "evaluation/comparison.json" not in names:
+        return []
+    return mlflow.artifacts.load_dict(
+        f"runs:/{run.info.run_id}/evaluation/comparison.json")["rows"]
 
 
 def _segments(run: Run, images: Path, site: Path) -> c.SegmentSection:

@@ -73,6 +73,7 @@ class ChurnSection:
     params: dict[str, str]
     tags: dict[str, str]
     plots: list[Image]
+    comparison: list[dict[str, Any]] = field(default_factory=list)  # evaluate.comparison_rows
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ml.evaluate import COMPARED
 from report.content import Report, psi_level
 
 STATIC = ("report.css",)
@@ -35,7 +36,8 @@ def build(site: Path, fill: Callable[[Path], Report]) -> Path:
     staging.mkdir(parents=True)
     try:
         report = fill(staging)
-        page = environment().get_template("report.html.j2").render(report=report)
+        page = environment().get_template("report.html.j2").render(report=report,
+                                                                   compared=COMPARED)
         (staging / "index.html").write_text(page, encoding="utf-8")
         templates = Path(__file__).parent / "templates"
         for name in STATIC:

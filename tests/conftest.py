@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.cli import StageContext
 from lakehouse.config import PROJECT_ROOT, load_settings
-from lakehouse.settings import Settings
+from lakehouse.settings import ChurnModelSettings, Settings
 from lakehouse.spark import get_spark
 from lakehouse.tables import TableStore, open_store
 
@@ -37,6 +37,13 @@ def settings_for(tmp: Path, *overrides: str) -> Settings:
     paths = [f"paths.{key}={tmp / key}" for key in ("landing", "truth", "lake", "reports",
                                                    "mlflow")]
     return load_settings("test", overrides=[*paths, *overrides])
+
+
+def churn_settings(**changes) -> ChurnModelSettings:
+    """The test environment's churn settings (conf/test.yml: small grids), with `changes`
+    (e.g. features=[...], families=["gbt"]), validated like a configuration file."""
+    base = load_settings("test").ml.churn.model_dump()
+    return ChurnModelSettings.model_validate(base | changes, strict=False)
 
 
 def with_one_check_suite(ctx: StageContext, tmp: Path, suite: str, check: dict) -> StageContext:

@@ -144,39 +144,54 @@ def calibration(y: np.ndarray, probability: np.ndarray, *, title: str, bins: int
 
 
 @styled
-def coefficient_chart(coefs: Mapping[str, float], *, top: int) -> Figure:
-    """The largest |coefficients| (log-odds per standard deviation of each input)."""
-    items = sorted(((k, v) for k, v in coefs.items() if k != "intercept"),
+def drivers_chart(values: Mapping[str, float], *, kind: str, model: str, top: int) -> Figure:
+    """The largest drivers of the model: standardized coefficients (log-odds per standard
+    deviation, signed) of a logistic regression, impurity importances of trees."""
+    items = sorted(((k, v) for k, v in values.items() if k != "intercept"),
                    key=lambda kv: abs(kv[1]), reverse=True)[:top]
     items.reverse()  # largest at the top of a horizontal bar chart
     fig = new_figure(8, max(3.5, 0.42 * len(items) + 1.6))
     ax = fig.subplots()
-    colors = ["#c44e52" if v > 0 else "#4c72b0" for _, v in items]
+    if kind == "coefficient":
+        colors = ["#c44e52" if v > 0 else "#4c72b0" for _, v in items]
+        xlabel = "Coefficient (change in log-odds of churn per 1 SD; red raises risk)"
+        ax.axvline(0, color="black", lw=0.8)
+    else:
+        colors = [MODEL_COLOR] * len(items)
+        xlabel = "Importance (share of impurity decrease; direction not shown)"
     ax.barh([k for k, _ in items], [v for _, v in items], color=colors)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set(title=f"Churn model: top {len(items)} coefficients by magnitude",
-           xlabel="Coefficient (change in log-odds of churn per 1 SD; red raises risk)")
+    ax.set(title=f"Churn model ({model}): top {len(items)} {kind}s by magnitude",
+           xlabel=xlabel)
     ax.grid(axis="y", visible=False)
     return fig
 
 
 @styled
-def tuning_grid(points: Sequence[tuple[float, float, float]], *, metric: str) -> Figure:
-    """Validation score of each (regParam, elasticNetParam) of the tuning grid, best boxed."""
-    regs = sorted({p[0] for p in points})
-    mixes = sorted({p[1] for p in points})
-    grid = np.full((len(regs), len(mixes)), np.nan)
-    for reg, mix, score in points:
-        grid[regs.index(reg), mixes.index(mix)] = score
-    fig = new_figure(max(7.0, 1.5 * len(mixes) + 3.5), 0.6 * len(regs) + 2.6)
+def tuning_grid(points: Sequence[tuple[str, str, float]], *, chosen: Sequence[str],
+                candidate: str, metric: str) -> Figure:
+    """Validation score of every (family, setting) of the tuning grid: one bar each,
+    grouped and coloured by family; each family's best outlined, the candidate in red."""
+    families = list(dict.fromkeys(f for f, _, _ in points))
+    palette = dict(zip(families, sns.color_palette("deep", len(families)), strict=True))
+    fig = new_figure(9, max(3.5, 0.36 * len(points) + 1.8))
     ax = fig.subplots()
-    sns.heatmap(grid, ax=ax, annot=True, fmt=".4f", cmap="viridis", cbar_kws={"label": metric},
-                xticklabels=[f"{x:g}" for x in mixes], yticklabels=[f"{x:g}" for x in regs],
-                linewidths=1, linecolor="white")
-    best = np.unravel_index(np.nanargmax(grid), grid.shape)
-    ax.add_patch(Rectangle((best[1], best[0]), 1, 1, fill=False, edgecolor="red", lw=3))
-    ax.set(title=f"Tuning grid: {metric}\n(red box = chosen)",
-           xlabel="elasticNetParam (0 = L2, 1 = L1)", ylabel="regParam")
-    ax.tick_params(axis="y", rotation=0)
-    ax.grid(False)
+    labels = [setting for _, setting, _ in points]
+    scores = [score for _, _, score in points]
+    bars = ax.barh(range(len(points)), scores, color=[palette[f] for f, _, _ in points])
+    for bar, (_, setting, _) in zip(bars, points, strict=True):
+        if setting in chosen:
+            bar.set_edgecolor("red" if setting == candidate else "black")
+            bar.set_linewidth(3 if setting == candidate else 1.5)
+    ax.set_yticks(range(len(points)), labels)
+    ax.invert_yaxis()
+    low, high = min(scores), max(scores)
+    pad = max((high - low) * 0.5, 0.005)
+    ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad))
+    for i, score in enumerate(scores):
+        ax.text(score, i, f" {score:.4f}", va="center", fontsize=8)
+    ax.set(title=f"Tuning: {metric}\n(outlined = best of its family, red = candidate)",
+           xlabel=metric)
+    ax.legend(handles=[Rectangle((0, 0), 1, 1, color=palette[f]) for f in families],
+              labels=families, loc="lower right", fontsize=8)
+    ax.grid(axis="y", visible=False)
     return fig

@@ -31,8 +31,11 @@ from tools import cluster as local_cluster
 ROOT = Path(__file__).parents[2]
 SAMPLE = GeneratorSpec(rows=12_000, customers=400, months=16, seed=3)
 FOLDERS = ("landing", "truth", "lake", "reports", "mlflow")
-# The test environment's small training grid, for both runs.
-SMALL = ("ml.churn.reg_params=[0.0,0.01]", "ml.churn.elastic_net_params=[0.0]",
+# The test environment's small training grids (every family), for both runs.
+SMALL = ("ml.churn.logistic_regression.reg_param=[0.0,0.01]",
+         "ml.churn.logistic_regression.elastic_net_param=[0.0]",
+         "ml.churn.gbt.max_depth=[3]", "ml.churn.gbt.max_iter=[10]",
+         "ml.churn.random_forest.max_depth=[5]", "ml.churn.random_forest.num_trees=[20]",
          "ml.churn.bootstrap_samples=50", "ml.segments.k_max=3", "quality.data_docs=false")
 
 

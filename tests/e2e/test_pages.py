@@ -6,6 +6,7 @@ machine; screenshots go to reports/screenshots/ for people to look at."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -100,9 +101,16 @@ def test_mlflow_ui_shows_the_churn_run_its_metric_and_plot_and_the_champion(lake
     run = MlflowClient().search_runs([experiment_id], "tags.model = 'churn'",
                                      order_by=["attributes.start_time DESC"])[0]
     auc = run.data.metrics["test_roc_auc"]
+    # The run has many metrics and the UI renders only the rows in view: a tall window.
+    browser.set_window_size(1400, 6000)
     _open(browser, f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{run.info.run_id}")
     _wait_for_text(browser, "test_roc_auc")
-    _wait_for_text(browser, f"{auc:.4f}"[:5])
+    shown = re.compile(r"(?<![\w.])test_roc_auc\s{1,20}(\d\.\d+)")  # its row's value
+    WebDriverWait(browser, WAIT).until(
+        lambda d: any(abs(float(n) - auc) < 1e-3
+                      for n in shown.findall(d.find_element(By.TAG_NAME, "body").text)),
+        f"the test ROC AUC {auc:.4f} never appeared on the run page")
+    browser.set_window_size(1400, 1000)
     _screenshot(browser, "mlflow-run")
     _open(browser, f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{run.info.run_id}"
                    "/artifacts/plots/roc_curve.png")

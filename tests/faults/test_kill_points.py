@@ -122,7 +122,8 @@ def _stage_of(target: str) -> str:
 
 def _args(root: Path) -> list[str]:
     # One model setting and one k: the chain trains three times, the reference once more.
-    small = ("ml.churn.reg_params=[0.0]", "ml.churn.bootstrap_samples=10",
+    small = ("ml.churn.families=[logistic_regression]",
+             "ml.churn.logistic_regression.reg_param=[0.0]", "ml.churn.bootstrap_samples=10",
              "ml.segments.k_max=2")
     return ["--env", "test", *[f"--set=paths.{k}={root / k}"
                                for k in ("landing", "truth", "lake", "reports", "mlflow")],

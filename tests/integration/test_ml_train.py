@@ -15,7 +15,7 @@ from audit.reproduce import reproduce
 from lakehouse.cli import StageContext
 from lakehouse.config import load_settings
 from lakehouse.tables import open_store
-from ml import dataset, registry, tracking
+from ml import churn, dataset, lifetime, registry, tracking
 from ml.score import score
 from ml.synthetic import synthetic_gold
 from ml.train import MissingGoldTableError, train
@@ -81,8 +81,10 @@ def test_split_is_out_of_time_without_overlap(trained):
 EXPECTED_PARAMS = {
     "horizon_days", "test_as_of_date", "validation_as_of_date", "tune_as_of_dates",
     "refit_as_of_dates", "unused_as_of_dates", "features", "log_features", "class_weighting",
-    "max_iter", "grid_reg_params", "grid_elastic_net_params", "tuning_metric",
-    "best_reg_param", "best_elastic_net_param", "gold_features_version", "gold_labels_version",
+    "families", "grid_logistic_regression_reg_param", "grid_gbt_max_depth",
+    "grid_random_forest_num_trees", "tuning_metric", "model_family", "best_setting",
+    "lifetime_max_customers", "bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b",
+    "gold_features_version", "gold_labels_version",
     "leakage_rule", "train_fingerprint", "test_fingerprint", "validation_fingerprint",
     "tune_fingerprint", "beats_recency_rule", "seed"}
 EXPECTED_METRICS = {
@@ -95,9 +97,10 @@ EXPECTED_METRICS = {
     "recency_test_f1_at_best", "majority_test_accuracy_at_0_5", "roc_auc_gain_vs_recency",
     "roc_auc_gain_ci_low", "roc_auc_gain_ci_high", "threshold_best_f1", "recency_threshold_days",
     "train_roc_auc_spark", "validation_roc_auc", "tuning_validation_score", "train_rows",
-    "test_rows", "test_churn_rate", "train_churn_rate"}
+    "test_rows", "test_churn_rate", "train_churn_rate", "bgnbd_test_roc_auc",
+    "roc_auc_gain_vs_bgnbd"}
 EXPECTED_PLOTS = {"confusion_matrix", "class_distribution", "roc_curve", "pr_curve",
-                  "gains_curve", "calibration_curve", "coefficients", "tuning_grid"}
+                  "gains_curve", "calibration_curve", "model_drivers", "tuning_grid"}
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
@@ -121,8 +124,8 @@ def test_churn_run_holds_every_param_metric_artifact_and_tag(trained, client):
     assert len(tags["data.test_fingerprint"]) == 64
     artifacts = _artifacts(client, first.churn.run_id)
     assert {f"plots/{p}.png" for p in EXPECTED_PLOTS} <= artifacts
-    assert {"config/settings.yml", "tuning/grid.csv", "evaluation/coefficients.csv",
-            "evaluation/metrics.json"} <= artifacts
+    assert {"config/settings.yml", "tuning/grid.csv", "evaluation/drivers.csv",
+            "evaluation/metrics.json", "evaluation/comparison.json"} <= artifacts
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == ctx.settings.mlflow.experiment
     assert experiment.artifact_location.startswith("file://")
@@ -164,7 +167,8 @@ def test_logged_model_has_signature_and_input_example(trained, client):
     tracking.configure(ctx.settings)
     version = client.get_model_version(ctx.settings.mlflow.churn_model_name, "1")
     info = mlflow.models.get_model_info(f"models:/{version.name}/{version.version}")
-    assert {c.name for c in info.signature.inputs} == set(ctx.settings.ml.churn.features)
+    assert [c.name for c in info.signature.inputs] == churn.gold_columns(
+        ctx.settings.ml.churn.features)
     assert info.saved_input_example_info is not None
     assert "spark" in info.flavors
     assert version.tags["test_as_of_date"] == "2023-06-01"
@@ -175,14 +179,55 @@ def test_second_identical_run_does_not_take_champion(trained, client):
     name = ctx.settings.mlflow.churn_model_name
     assert first.churn.promotion.alias == registry.CHAMPION
     assert second.churn.promotion.alias == registry.CHALLENGER
-    assert second.churn.promotion.previous_auc == pytest.approx(
-        first.churn.evaluation.model["roc_auc"])
+    assert second.churn.promotion.verdict.champion_auc == pytest.approx(
+        first.churn.evaluation.model["roc_auc"])  # rescored on the same rows: the same model
+    assert "version 1 stays `champion`" in second.text()
+    assert "not above promotion_min_gain" in second.churn.promotion.line()
     assert str(client.get_model_version_by_alias(name, registry.CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias(name, registry.CHALLENGER).version) == "2"
     run = client.get_run(second.churn.run_id)
     assert run.data.tags["promotion"] == "challenger"
     assert run.data.metrics["champion_test_roc_auc"] == pytest.approx(
         first.churn.evaluation.model["roc_auc"])
+
+
+def test_every_family_is_a_child_run_and_the_candidate_is_the_best_on_validation(trained,
+                                                                                client):
+    ctx, first, _ = trained
+    run = client.get_run(first.churn.run_id)
+    children = client.search_runs(
+        [run.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{run.info.run_id}' and tags.model = 'churn_family'")
+    by_family = {c.data.tags["family"]: c for c in children}
+    assert set(by_family) == set(ctx.settings.ml.churn.families)
+    best = max(by_family, key=lambda f: by_family[f].data.metrics["validation_score"])
+    assert run.data.params["model_family"] == best == first.churn.best.setting.family
+    assert by_family[best].data.tags["candidate"] == "true"
+    assert by_family[best].data.metrics["test_roc_auc"] == pytest.approx(
+        run.data.metrics["test_roc_auc"])
+    for child in children:
+        assert {"test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier",
+                "test_lift_top_decile"} <= set(child.data.metrics)
+    rows = {r["model"]: r for r in first.churn.comparison}
+    assert set(rows) == {*by_family, "recency rule", "BG/NBD expected purchases", "majority"}
+    text = first.text()
+    assert "lift@10%" in text and f"* {best}" in text
+    grid = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/tuning/grid.csv")
+    assert grid.count("\n") - 1 == len(churn.grid(ctx.settings.ml.churn))
+
+
+def test_bgnbd_is_fitted_on_the_refit_snapshots_only(trained, client):
+    ctx, first, _ = trained
+    params = client.get_run(first.churn.run_id).data.params
+    names, plan = ctx.settings.tables.names, first.churn.plan
+    examples = dataset.labeled_examples(ctx.store.read(names.gold_features),
+                                        ctx.store.read(names.gold_labels),
+                                        horizon_days=plan.horizon_days)
+    refit = dataset.filter_dates(examples, plan.refit_dates)
+    fitted = lifetime.fit(refit, max_customers=ctx.settings.ml.churn.lifetime_max_customers,
+                          seed=ctx.settings.ml.seed)
+    assert lifetime.describe(fitted) == pytest.approx(
+        {k: float(params[k]) for k in lifetime.describe(fitted)}, rel=1e-6)
 
 
 def test_segments_run_chooses_k_by_silhouette_and_names_segments(trained, client):

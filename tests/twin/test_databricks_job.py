@@ -38,7 +38,7 @@ def variables(root: Path) -> dict[str, str]:
             "landing": str(root / "volume" / "landing"),
             "volume_root": str(root / "volume" / "lakehouse"),
             "experiment": "/Shared/customer-analytics-twin",
-            "model_name": f"spark_catalog.{SCHEMA}.churn_logreg",
+            "model_name": f"spark_catalog.{SCHEMA}.customer_churn",
             "segment_model_name": f"spark_catalog.{SCHEMA}.customer_segments"}
 
 

@@ -10,14 +10,15 @@ from datetime import date
 import numpy as np
 import pytest
 
-from lakehouse.settings import ChurnModelSettings
 from ml import calibration, churn, evaluate
 from ml import metrics as m
+from tests.conftest import churn_settings
 
-CFG = ChurnModelSettings(
-    features=["recency_days", "frequency", "spend_trend"],
-    class_weighting="balanced", max_iter=50, reg_params=[0.0], elastic_net_params=[0.0],
-    tuning_metric="roc_auc", bootstrap_samples=0, promotion_min_gain=0.0, top_coefficients=5)
+CFG = churn_settings(features=["recency_days", "frequency", "spend_trend"],
+                     class_weighting="balanced")
+SPEC = churn.ModelSpec(CFG, horizon_days=90, seed=1)
+LR = churn.Setting("logistic_regression", (("reg_param", 0.0), ("elastic_net_param", 0.0),
+                                           ("max_iter", 50)))
 SCHEMA = ("customer_id string, as_of_date date, recency_days int, frequency long, "
           "spend_trend double, label double")
 
@@ -37,7 +38,7 @@ def rows(spark, start: int, n: int, seed: int):
 def fitted(spark):
     train, validation, test = rows(spark, 0, 1500, 1), rows(spark, 2000, 1500, 2), rows(
         spark, 4000, 1500, 3)
-    model = churn.fit(train, CFG, reg_param=0.0, elastic_net_param=0.0)
+    model = churn.fit(train, SPEC, LR)
     return model, calibration.calibrate(model, validation, seed=7), test
 
 
@@ -73,4 +74,5 @@ def test_each_calibrator_saves_with_the_pipeline_and_leaves_the_coefficients(
     before = churn.with_churn_probability(test, pipeline).toPandas()
     after = churn.with_churn_probability(test, loaded).toPandas()
     assert np.allclose(before["churn_probability"], after["churn_probability"])
-    assert churn.coefficients(loaded, CFG) == churn.coefficients(model, CFG)
+    assert (churn.drivers(loaded, CFG.features).values
+            == churn.drivers(model, CFG.features).values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml.partitions import fit_partitions, training_partitions, with_partitions
+from ml.partitions import fit_partitions, training_partitions
 
 
 @pytest.mark.parametrize(("rows", "expected"), [
@@ -20,10 +20,19 @@ def test_partition_choice_needs_positive_limits():
         fit_partitions(10, rows_per_partition=10, max_partitions=0)
 
 
-def test_frames_are_merged_down_never_spread_out(spark):
+def test_small_frames_train_in_one_partition(spark):
     df = spark.range(100).repartition(4)
-    assert with_partitions(df, 1).rdd.getNumPartitions() == 1
-    assert with_partitions(df, 8).rdd.getNumPartitions() == 4
-    assert sorted(r.id for r in with_partitions(df, 2).collect()) == list(range(100))
-    small = training_partitions(df, 100, rows_per_partition=1_000)
+    small = training_partitions(df, 100, rows_per_partition=1_000, keys=["id"])
     assert small.rdd.getNumPartitions() == 1
+    assert sorted(r.id for r in small.collect()) == list(range(100))
+
+
+def test_the_layout_does_not_depend_on_the_order_rows_were_read_in(spark):
+    rows = [(f"c{i:03d}", i % 7) for i in range(300)]
+    one = spark.createDataFrame(rows, "customer_id string, day int").repartition(5)
+    other = spark.createDataFrame(list(reversed(rows)), "customer_id string, day int")
+    layouts = [training_partitions(df, 300, rows_per_partition=100,
+                                   keys=["customer_id", "day"]).rdd.glom().collect()
+               for df in (one, other)]
+    assert len(layouts[0]) == min(3, spark.sparkContext.defaultParallelism)
+    assert layouts[0] == layouts[1]

@@ -33,11 +33,15 @@ FIGURES = {
     "pr": lambda: churn_plots.pr_curves(Y, P, R, title="PR"),
     "gains": lambda: churn_plots.gains_chart(Y, P, R, title="Gains"),
     "calibration": lambda: churn_plots.calibration(Y, P, title="Calibration"),
-    "coefficients": lambda: churn_plots.coefficient_chart(
-        {"a": 0.5, "log1p(b)": -1.2, "c": 0.1, "intercept": 3.0}, top=2),
-    "tuning": lambda: churn_plots.tuning_grid([(0.0, 0.0, 0.7), (0.1, 0.0, 0.72),
-                                               (0.0, 1.0, 0.69), (0.1, 1.0, 0.71)],
-                                              metric="validation ROC AUC"),
+    "coefficients": lambda: churn_plots.drivers_chart(
+        {"a": 0.5, "log1p(b)": -1.2, "c": 0.1, "intercept": 3.0}, kind="coefficient",
+        model="logistic regression", top=2),
+    "importances": lambda: churn_plots.drivers_chart(
+        {"a": 0.5, "b": 0.3, "c": 0.2}, kind="importance", model="random forest", top=3),
+    "tuning": lambda: churn_plots.tuning_grid(
+        [("logistic_regression", "lr 0", 0.70), ("logistic_regression", "lr 0.1", 0.72),
+         ("gbt", "gbt 3", 0.74), ("gbt", "gbt 5", 0.73)],
+        chosen=["lr 0.1", "gbt 3"], candidate="gbt 3", metric="validation ROC AUC"),
     "k": lambda: segment_plots.k_selection(
         [KCandidate(2, 0.5, 900.0), KCandidate(3, 0.55, 600.0), KCandidate(4, 0.4, 500.0)],
         chosen=3),
@@ -64,8 +68,8 @@ def test_figure_renders_as_png_with_a_title(name, tmp_path):
         assert min(image.size) >= 300
 
 
-def test_coefficient_chart_keeps_the_largest_and_drops_the_intercept():
-    fig = churn_plots.coefficient_chart({"a": 0.5, "log1p(b)": -1.2, "c": 0.1,
-                                         "intercept": 3.0}, top=2)
+def test_drivers_chart_keeps_the_largest_and_drops_the_intercept():
+    fig = churn_plots.drivers_chart({"a": 0.5, "log1p(b)": -1.2, "c": 0.1, "intercept": 3.0},
+                                    kind="coefficient", model="logistic regression", top=2)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["a", "log1p(b)"]

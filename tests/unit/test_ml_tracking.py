@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+import pytest
+
 import ml
 from lakehouse.config import load_settings
+from ml import metrics as m
 from ml import registry, tracking, ui
 
 
@@ -44,12 +48,63 @@ def test_configure_creates_the_experiment_with_the_local_artifact_root(settings)
     assert (settings.paths.mlflow / "mlflow.db").is_file()
 
 
-def test_promotion_needs_a_strictly_better_auc():
-    assert registry.beats(0.70, None, min_gain=0.0)
-    assert registry.beats(0.71, 0.70, min_gain=0.0)
-    assert not registry.beats(0.70, 0.70, min_gain=0.0)
-    assert not registry.beats(0.70 + 1e-12, 0.70, min_gain=0.0)  # float noise is a tie
-    assert not registry.beats(0.705, 0.70, min_gain=0.01)
+def _test_rows(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n).astype(float)
+    return y, rng.normal(0, 1, n) + y  # a champion with AUC ~0.76
+
+
+def _champion(paired=None, **kw):
+    return registry.ChampionOnTest("3", "logistic_regression", paired,
+                                   kw.pop("how", "rescored on this test snapshot"), **kw)
+
+
+def test_a_clearly_better_candidate_takes_champion_with_the_interval_above_zero():
+    y, champion = _test_rows()
+    candidate = champion + 1.5 * y  # much better ranking on the same rows
+    verdict = registry.judge(y, candidate, _champion(champion), min_gain=0.0, samples=200,
+                             seed=1)
+    assert verdict.promote and verdict.ci[0] > 0 and verdict.gain > 0.05
+    assert verdict.champion_auc == pytest.approx(m.roc_auc(y, champion))
+    assert "on the same 600 rows" in verdict.reason
+
+
+def test_a_gain_within_noise_or_below_the_margin_keeps_the_champion():
+    y, champion = _test_rows()
+    rng = np.random.default_rng(9)
+    noisy = champion + rng.normal(0, 0.05, y.size)  # the same model, jittered
+    verdict = registry.judge(y, noisy, _champion(champion), min_gain=0.0, samples=200, seed=1)
+    if verdict.gain > 0:
+        assert not verdict.promote and "interval includes 0" in verdict.reason
+    else:
+        assert not verdict.promote and "not above promotion_min_gain" in verdict.reason
+    better = champion + 1.5 * y
+    margin = registry.judge(y, better, _champion(champion), min_gain=0.5, samples=0, seed=1)
+    assert not margin.promote and "not above promotion_min_gain 0.5" in margin.reason
+    assert "bootstrap_samples is 0" in margin.reason
+    tie = registry.judge(y, champion.copy(), _champion(champion), min_gain=0.0, samples=0,
+                         seed=1)
+    assert not tie.promote  # equal AUC is not a gain
+
+
+def test_no_champion_an_unusable_one_and_an_unpaired_one():
+    y, p = _test_rows()
+    assert registry.judge(y, p, None, min_gain=0.0, samples=10, seed=0).promote
+    broken = _champion(None, how="cannot score this gold (AnalysisException: x) and is "
+                                 "replaced", unusable=True)
+    verdict = registry.judge(y, p, broken, min_gain=0.0, samples=10, seed=0)
+    assert verdict.promote and "cannot score this gold" in verdict.reason
+    later = _champion(None, how="it was tested on a later date (2024-01-01)")
+    stays = registry.judge(y, p + 5 * y, later, min_gain=0.0, samples=10, seed=0)
+    assert not stays.promote and "stays" in stays.reason and "later date" in stays.reason
+
+
+def test_the_promotion_line_names_both_versions_and_why():
+    verdict = registry.Verdict(False, "test ROC AUC gain +0.0010 ...: the interval includes 0")
+    line = registry.Promotion("4", registry.CHALLENGER, "gbt", verdict, "3").line()
+    assert line.startswith("version 4 (gbt) is `challenger`; version 3 stays `champion`")
+    first = registry.Promotion("1", registry.CHAMPION, "gbt", registry.Verdict(True, "x"), None)
+    assert first.line() == "version 1 (gbt) is the first `champion`"
 
 
 def test_ui_listens_on_localhost_over_the_local_store(settings):

@@ -55,11 +55,17 @@ def _report(**overrides) -> c.Report:
                                "majority": 0.5}], "model beats the recency rule", {},
                              {"promotion": "champion", "model_version": "2",
                               "table.gold.customer_features.version": "4"},
-                             [c.Image("Roc curve", "img/churn/plots/roc_curve.png")]),
+                             [c.Image("Roc curve", "img/churn/plots/roc_curve.png")],
+                             [{"model": "gbt", "candidate": True, "validation": 0.8123,
+                               "roc_auc": 0.7711, "pr_auc": 0.6, "log_loss": 0.5,
+                               "brier": 0.2, "lift_top_decile": 2.1},
+                              {"model": "recency rule", "candidate": False, "validation": None,
+                               "roc_auc": 0.7012, "pr_auc": 0.5, "log_loss": None,
+                               "brier": None, "lift_top_decile": 1.5}]),
         segments=c.SegmentSection("def", "2024-12-31", "4", 0.41,
                                   [{"segment_name": "Champions", "customers": 120,
                                     "share": 0.2}], []),
-        at_risk=c.AtRisk(date(2024, 12, 31), "churn-logreg v2", 600, 90, 12345.5,
+        at_risk=c.AtRisk(date(2024, 12, 31), "customer-churn v2", 600, 90, 12345.5,
                          [{"segment": "Champions", "customers": 120,
                            "mean_churn_probability": 0.1, "revenue_at_risk": 2000.0}],
                          [{"customer_id": "<b>12345</b>", "segment_name": "Champions",
@@ -90,6 +96,8 @@ def test_every_section_renders_with_its_numbers(tmp_path: Path) -> None:
     assert "(holds)" in html
     assert page.images == ["img/churn/plots/roc_curve.png"]
     assert (tmp_path / "report" / "report.css").is_file()
+    assert "<strong>gbt</strong>" in html and "0.7711" in html and "0.7012" in html
+    assert "lift@10%" in html
 
 
 def test_values_are_escaped(tmp_path: Path) -> None:
