@@ -160,8 +160,9 @@ def drivers_chart(values: Mapping[str, float], *, kind: str, model: str, top: in
         colors = [MODEL_COLOR] * len(items)
         xlabel = "Importance (share of impurity decrease; direction not shown)"
     ax.barh([k for k, _ in items], [v for _, v in items], color=colors)
-    ax.set(title=f"Churn model ({model}): top {len(items)} {kind}s by magnitude",
-           xlabel=xlabel)
+    fig.suptitle(f"Churn model ({model}): top {len(items)} {kind}s by magnitude",
+                 fontweight="bold")
+    ax.set(xlabel=xlabel)
     ax.grid(axis="y", visible=False)
     return fig
 
@@ -189,9 +190,10 @@ def tuning_grid(points: Sequence[tuple[str, str, float]], *, chosen: Sequence[st
     ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad))
     for i, score in enumerate(scores):
         ax.text(score, i, f" {score:.4f}", va="center", fontsize=8)
-    ax.set(title=f"Tuning: {metric}\n(outlined = best of its family, red = candidate)",
-           xlabel=metric)
+    fig.suptitle(f"Tuning: {metric}\n(outlined = best of its family, red = the candidate)",
+                 fontweight="bold")
+    ax.set(xlabel=metric)
     ax.legend(handles=[Rectangle((0, 0), 1, 1, color=palette[f]) for f in families],
-              labels=families, loc="lower right", fontsize=8)
+              labels=families, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(axis="y", visible=False)
     return fig
