@@ -267,7 +267,7 @@ def run_churn(settings: Settings, run_id: str, features: TableRead, labels: Tabl
         with step("churn: logging, registering and promoting the model"):
             promotion = _register(client, settings, splits["test"], won, plan)
         mlflow.set_tags({"promotion": promotion.alias, "model_version": promotion.version,
-                         "promotion_reason": promotion.verdict.reason[:5000]})
+                         "promotion_reason": promotion.line()[:5000]})
         if promotion.verdict.champion_auc is not None:
             mlflow.log_metric("champion_test_roc_auc", promotion.verdict.champion_auc)
     data.release()
