@@ -61,10 +61,14 @@ def fit(train: DataFrame, *, max_customers: int, seed: int) -> BgNbd:
     (x, t_x, T) are counted in Spark and fitted as weights, so the driver gets at most
     one row per distinct triple."""
     stats = statistics(train.select(*SOURCES)).select(REPEATS, LAST, AGE)
-    total = stats.count()
+
+    def counted(rows: DataFrame):
+        return rows.groupBy(REPEATS, LAST, AGE).count().orderBy(REPEATS, LAST, AGE).toPandas()
+
+    grouped = counted(stats)  # one job; a second only when there are too many rows
+    total = int(grouped["count"].sum())
     if total > max_customers:
-        stats = stats.sample(fraction=max_customers / total, seed=seed)
-    grouped = stats.groupBy(REPEATS, LAST, AGE).count().orderBy(REPEATS, LAST, AGE).toPandas()
+        grouped = counted(stats.sample(fraction=max_customers / total, seed=seed))
     x, t_x, T = (grouped[c].to_numpy(dtype=float) for c in (REPEATS, LAST, AGE))
     weights = grouped["count"].to_numpy(dtype=float)
     repeat_buyers = int(weights[x > 0].sum())
